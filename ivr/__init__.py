@@ -1,0 +1,1 @@
+"""Offline voice robot / IVR service."""

@@ -1,0 +1,169 @@
+"""Server configuration from the environment (``IVR_*``) and an optional TOML file.
+
+The environment wins over the file (``IVR_CONFIG=/etc/ivr.toml``, keys without the prefix in
+lower case: ``database_url = "..."``). ``plan_variables`` sets plan variables per plan id
+(``[plan_variables.order_status_line]`` in the file, JSON in ``IVR_PLAN_VARIABLES``): an
+inbound call has no integrator to pass them, so this is where its operator number lives.
+
+A missing or invalid setting stops start-up with a message naming the variable, before
+anything listens or dials.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ivr.dialplan.durations import Duration
+from ivr.outbound.policy import PolicySettings, parse_call_window, parse_frequency_cap
+
+PREFIX = "IVR_"
+DEFAULT_DATABASE_URL = "sqlite:///var/ivr.db"
+SIMULATOR_NUMBER = "+12025550100"
+DEFAULT_HELP_TEXT = "Reply STOP to stop calls and messages, START to receive them again."
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+def _env_name(field: str) -> str:
+    return PREFIX + field.upper()
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    database_url: str = DEFAULT_DATABASE_URL
+    public_url: str | None = None
+    dialplans: Path = Path("dialplans")
+    audio_dir: Path = Path("audio")
+    var_dir: Path = Path("var")
+    provider: Literal["simulator", "twilio"] = "simulator"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_api_base: str = "https://api.twilio.com"
+    twilio_from: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{4,14}$")
+    api_token: str | None = None
+    secret_key: str | None = None
+    recording_retention: Literal["delete", "keep"] = "delete"
+    sms_help_text: str = DEFAULT_HELP_TEXT
+    plan_variables: dict[str, dict[str, str]] = {}
+    # Outbound notifications (see ivr/outbound/policy.py for what each rule does).
+    call_window: str = "09:00-21:00"
+    optional_call_window: str = "10:00-20:00"
+    default_timezone: str = "UTC"
+    frequency_cap: str = "1/7d"
+    transactional_sms_to_do_not_call: bool = False
+    max_concurrent_calls: int = Field(default=10, ge=1, le=10_000)
+    calls_per_second: float = Field(default=1.0, gt=0, le=1000)
+    ring_timeout: Duration = 30.0
+    scheduler_interval: Duration = 0.25
+    lease: Duration = 60.0
+    # How long an attempt the provider never confirmed may stay unknown before it counts as
+    # failed (it may still exist: its status callback would tell within the ring timeout).
+    unconfirmed_call_grace: Duration = 120.0
+    webhook_secret: str | None = None
+    audio_url_ttl: Duration = 3600.0
+    recognition_budget: Duration = 2.0
+
+    @field_validator("public_url", "twilio_api_base")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _twilio_needs_credentials(self) -> Settings:
+        if self.provider == "twilio":
+            for field in ("twilio_account_sid", "twilio_auth_token", "twilio_from", "public_url"):
+                if not getattr(self, field):
+                    raise ValueError(f"{_env_name(field)} is required when IVR_PROVIDER=twilio")
+        return self
+
+    @model_validator(mode="after")
+    def _policy_is_valid(self) -> Settings:
+        self.policy()
+        return self
+
+    def policy(self) -> PolicySettings:
+        """The outbound policy these settings describe (ValueError naming the bad one)."""
+        windows = {}
+        for field in ("call_window", "optional_call_window"):
+            text = getattr(self, field)
+            try:
+                windows[field] = parse_call_window(text)
+            except ValueError as exc:
+                raise ValueError(f"{_env_name(field)}: {exc}") from exc
+        try:
+            cap = parse_frequency_cap(self.frequency_cap)
+        except ValueError as exc:
+            raise ValueError(f"{_env_name('frequency_cap')}: {exc}") from exc
+        try:
+            return PolicySettings(
+                call_window=windows["call_window"],
+                optional_call_window=windows["optional_call_window"],
+                default_timezone=self.default_timezone,
+                frequency_cap=cap,
+                transactional_sms_to_do_not_call=self.transactional_sms_to_do_not_call,
+            )
+        except ValueError as exc:
+            raise ValueError(f"IVR_CALL_WINDOW / IVR_DEFAULT_TIMEZONE: {exc}") from exc
+
+    @property
+    def caller_id(self) -> str:
+        """The number outbound calls and SMS come from (a fictional one for the simulator)."""
+        return self.twilio_from or SIMULATOR_NUMBER
+
+    def base_url(self, host: str, port: int) -> str:
+        """The URL the provider reaches this server at (signatures and callbacks use it)."""
+        return self.public_url or f"http://{host}:{port}"
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"IVR_CONFIG: cannot read {path}: {exc}") from exc
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``environ`` (default: the process environment) and ``IVR_CONFIG``."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    if config_file := env.get(PREFIX + "CONFIG"):
+        values.update(_from_file(Path(config_file)))
+    for field in Settings.model_fields:
+        if (value := env.get(_env_name(field))) is not None and value != "":
+            values[field] = value
+    if isinstance(raw := values.get("plan_variables"), str):
+        try:
+            values["plan_variables"] = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"IVR_PLAN_VARIABLES: not JSON ({exc})") from exc
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                problems.append(f"IVR_CONFIG: unknown setting {field!r}")
+            elif field:
+                problems.append(f"{_env_name(field)}: {message}")
+            else:
+                problems.append(message)
+        raise ConfigError("; ".join(problems)) from exc

@@ -1,0 +1,1 @@
+"""Talking to the integrator's systems: lookups during calls (later: outcome webhooks)."""

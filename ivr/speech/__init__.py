@@ -1,0 +1,1 @@
+"""Offline speech: prompt synthesis (TTS), recognition (ASR) and audio format conversion."""

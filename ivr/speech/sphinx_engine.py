@@ -1,0 +1,239 @@
+"""PocketSphinx recognition: English without any download (the wheel bundles an en-US model).
+
+Facts this module is built on (PocketSphinx 5.1.1):
+
+- The bundled model is 16 kHz only (``samprate=8000`` fails): telephone audio is conditioned
+  and upsampled by :mod:`ivr.speech.preprocess` first.
+- The model directory's ``feat.params`` overrides feature settings given to ``Decoder()``.
+- Decoding holds the GIL: parallel calls go to worker processes (``runs_in = "process"``).
+  The recognizer object is a small frozen dataclass, so it pickles into a worker; each process
+  (and each thread, a decoder is not thread-safe) builds its own decoder once.
+- A JSGF grammar always yields something in-grammar ("operator please" came out as "three two").
+  Each hypothesis is therefore scored twice: against the grammar, and against a free phone loop
+  (the bundled phone language model). Speech that is really in the grammar scores nearly as
+  well as the phone loop; other speech scores much worse per frame. That ratio, and how much of
+  the speech the recognized words cover, make the confidence that rejects out-of-grammar speech.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ivr.dialplan.digits import base_language
+from ivr.speech.asr import Grammar, Recognition, Word
+from ivr.speech.preprocess import Conditioning, condition
+
+log = logging.getLogger(__name__)
+
+MODEL_RATE = 16000
+_FRAME_S = 0.01  # PocketSphinx's frame rate is 100 per second
+_PHONE_SEARCH = "_phone_loop"
+_MAX_CACHED_GRAMMARS = 64
+# Confidence = logistic((per-frame score ratio - offset) / scale) x speech coverage. The offset
+# and scale were calibrated on FSDD digits and espeak-spoken replies (bench/asr_accuracy.py).
+_RATIO_OFFSET = -5.0
+_RATIO_SCALE = 3.0
+
+# Default conditioning for telephone audio (see ivr.speech.preprocess for what each step buys).
+TELEPHONE = Conditioning()
+# Pronunciations of words as the telephone band leaves them: /s/ lives mostly above 4 kHz, so
+# "six" arrives as "ih k" with faint edges and is lost to "seven"/"eight". On FSDD these
+# variants made no measurable difference once the conditioning was in place (82.0% vs 82.5%).
+NARROWBAND_PRONUNCIATIONS: tuple[tuple[str, str], ...] = (
+    ("six(2)", "S IH K"),
+    ("six(3)", "IH K S"),
+    ("seven(2)", "EH V AH N"),
+)
+
+
+def supports_language(language: str) -> bool:
+    return base_language(language) == "en"
+
+
+def _model_dir() -> Path:
+    from pocketsphinx import get_model_path
+
+    return Path(get_model_path()) / "en-us"
+
+
+class _Decoder:
+    """A PocketSphinx decoder plus its compiled grammars (one per process and thread)."""
+
+    def __init__(self, extra_words: tuple[tuple[str, str], ...]) -> None:
+        from pocketsphinx import Decoder
+
+        self.decoder: Any = Decoder(loglevel="FATAL")
+        for word, phones in extra_words:
+            self.decoder.add_word(word, phones, False)
+        self.decoder.add_allphone_file(_PHONE_SEARCH, str(_model_dir() / "en-us-phone.lm.bin"))
+        self.logmath = self.decoder.get_logmath()
+        self.searches: OrderedDict[str, str] = OrderedDict()
+        self.missing_logged: set[str] = set()
+
+    def pronunciation(self, word: str) -> str | None:
+        phones = self.decoder.lookup_word(word)
+        return str(phones) if phones else None
+
+    def search_for(self, grammar: Grammar) -> str:
+        """The name of the search compiled from ``grammar`` (compiled on first use)."""
+        name = "g" + hashlib.sha1(grammar.key.encode()).hexdigest()[:16]
+        if name in self.searches:
+            self.searches.move_to_end(name)
+            return name
+        self.decoder.add_jsgf_string(name, self.jsgf(grammar))
+        self.searches[name] = grammar.key
+        if len(self.searches) > _MAX_CACHED_GRAMMARS:
+            oldest, _ = self.searches.popitem(last=False)
+            self.decoder.remove_search(oldest)
+        return name
+
+    def usable_phrases(self, grammar: Grammar) -> list[str]:
+        """Phrases whose words the dictionary knows; a word spoken the same as an earlier
+        alternative ("o" and "oh") is left out: it would only split the same path in two."""
+        usable, seen = [], set()
+        for phrase in grammar.phrases:
+            prons = [self.pronunciation(w) for w in phrase.split()]
+            if None in prons:
+                if phrase not in self.missing_logged:
+                    self.missing_logged.add(phrase)
+                    log.warning("PocketSphinx's dictionary lacks a word of %r: left out", phrase)
+                continue
+            key = " | ".join(p or "" for p in prons)
+            if key not in seen:
+                seen.add(key)
+                usable.append(phrase)
+        if not usable:
+            raise ValueError(f"no phrase of the grammar is in PocketSphinx's dictionary: {grammar}")
+        return usable
+
+    def jsgf(self, grammar: Grammar) -> str:
+        alternatives = " | ".join(self.usable_phrases(grammar))
+        lines = ["#JSGF V1.0;", "grammar ivr;"]
+        if grammar.digits is None:
+            lines.append(f"public <utterance> = {alternatives};")
+        else:
+            # Bounded length: min digits, then nested optional ones up to max.
+            lines.append(f"<digit> = {alternatives};")
+            optional = ""
+            for _ in range(grammar.digits.max - grammar.digits.min):
+                optional = f"[<digit> {optional}]".replace(" ]", "]")
+            required = " ".join(["<digit>"] * grammar.digits.min)
+            lines.append(f"public <utterance> = {required} {optional};".replace(" ;", ";"))
+        return "\n".join(lines) + "\n"
+
+    def decode(self, search: str, pcm16: bytes) -> tuple[list[tuple[str, int, int]], float]:
+        """Words with their (start, end) frames, and the best path's log score per frame."""
+        # The feature front end keeps state between utterances (its noise-removal estimates):
+        # reset it so that one recording always decodes the same way, whatever came before.
+        self.decoder.reinit_feat()
+        self.decoder.activate_search(search)
+        self.decoder.start_utt()
+        self.decoder.process_raw(pcm16, full_utt=True)
+        self.decoder.end_utt()
+        hyp = self.decoder.hyp()
+        frames = max(1, int(self.decoder.n_frames()))
+        if hyp is None or hyp.best_score <= 0:
+            return [], -math.inf
+        score = float(self.logmath.log(hyp.best_score)) / frames
+        words = [(seg.word, int(seg.start_frame), int(seg.end_frame)) for seg in self.decoder.seg()]
+        return words, score
+
+
+_local = threading.local()
+
+
+def _decoder(extra_words: tuple[tuple[str, str], ...]) -> _Decoder:
+    decoders: dict[tuple[tuple[str, str], ...], _Decoder] = _local.__dict__.setdefault(
+        "decoders", {}
+    )
+    decoder = decoders.get(extra_words)
+    if decoder is None:
+        decoder = decoders[extra_words] = _Decoder(extra_words)
+    return decoder
+
+
+def _is_filler(word: str) -> bool:
+    return word.startswith(("<", "[", "+")) or word in ("sil",)
+
+
+def _plain(word: str) -> str:
+    """``zero(2)`` (an alternative pronunciation) -> ``zero``."""
+    return word.split("(", 1)[0]
+
+
+@dataclass(frozen=True)
+class PocketSphinxRecognizer:
+    """Recognizer protocol over the bundled en-US model."""
+
+    language: str = "en-US"
+    conditioning: Conditioning = TELEPHONE
+    # Extra dictionary entries (word, phones), e.g. ("zero(3)", "Z EH R OW") for an accent.
+    extra_words: tuple[tuple[str, str], ...] = NARROWBAND_PRONUNCIATIONS
+    name: str = field(default="pocketsphinx:en-us", init=False)
+    runs_in: Literal["thread", "process"] = field(default="process", init=False)
+
+    def stream(self, grammar: Grammar, sample_rate: int) -> SphinxStream:
+        return SphinxStream(self, grammar, sample_rate)
+
+    def recognize(self, pcm16: bytes, sample_rate: int, grammar: Grammar) -> Recognition:
+        if len(pcm16) % 2:
+            raise ValueError(f"16-bit PCM must have an even number of bytes, got {len(pcm16)}")
+        if sample_rate < 8000:
+            raise ValueError(f"sample rate {sample_rate} Hz is below telephone quality (8000)")
+        audio = condition(pcm16, sample_rate, self.conditioning)
+        decoder = _decoder(self.extra_words)
+        words, score = decoder.decode(decoder.search_for(grammar), audio)
+        spoken = [(w, s, e) for w, s, e in words if not _is_filler(w)]
+        if not spoken:
+            return grammar.resolve([], self.name)
+        _, phone_score = decoder.decode(_PHONE_SEARCH, audio)
+        ratio = score - phone_score
+        fit = 1.0 / (1.0 + math.exp(-(ratio - _RATIO_OFFSET) / _RATIO_SCALE))
+        confidence = round(fit * _speech_coverage(words), 3)
+        pad = self.conditioning.pad_s
+        heard = [
+            Word(_plain(w), confidence, max(0.0, s * _FRAME_S - pad), max(0.0, e * _FRAME_S - pad))
+            for w, s, e in spoken
+        ]
+        return grammar.resolve(heard, self.name)
+
+
+def _speech_coverage(words: list[tuple[str, int, int]]) -> float:
+    """1.0 unless long stretches between the first and last word were taken as silence or noise
+    (a typical sign of a longer out-of-grammar sentence squeezed onto one short phrase)."""
+    spoken = [(s, e) for w, s, e in words if not _is_filler(w)]
+    first, last = spoken[0][0], spoken[-1][1]
+    inside_fillers = sum(e - s + 1 for w, s, e in words if _is_filler(w) and s > first and e < last)
+    span = max(1, last - first + 1)
+    return max(0.0, 1.0 - inside_fillers / span)
+
+
+class SphinxStream:
+    """Streaming for PocketSphinx: audio is kept and decoded in ``finish``. The conditioning
+    (level normalization, trimming) and the model's batch cepstral-mean normalization need the
+    whole utterance; decoding a turn takes ~2% of its duration, so the delay stays small."""
+
+    def __init__(self, recognizer: PocketSphinxRecognizer, grammar: Grammar, rate: int) -> None:
+        self._recognizer = recognizer
+        self._grammar = grammar
+        self._rate = rate
+        self._audio = bytearray()
+        self._finished = False
+
+    def accept(self, pcm16: bytes) -> None:
+        if self._finished:
+            raise RuntimeError("accept() after finish(): start a new stream per utterance")
+        self._audio += pcm16
+
+    def finish(self) -> Recognition:
+        if self._finished:
+            raise RuntimeError("finish() called twice on one stream")
+        self._finished = True
+        return self._recognizer.recognize(bytes(self._audio), self._rate, self._grammar)

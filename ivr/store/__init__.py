@@ -1,0 +1,69 @@
+"""Persistence for calls, their event log, SMS messages and opt-outs (SQLite or PostgreSQL).
+
+Open a Store from a database URL, run ``upgrade_database`` (or ``Store.upgrade``) once at
+start-up, and do all reads and writes inside ``async with store.transaction() as tx``.
+"""
+
+from ivr.store.calls import CallChanges, CallEventRecord, CallRecord
+from ivr.store.db import (
+    DATABASE_URL_VARIABLE,
+    DEFAULT_DATABASE_URL,
+    DatabaseURLError,
+    create_engine,
+    normalize_database_url,
+)
+from ivr.store.messages import SmsRecord
+from ivr.store.migrate import database_revision, head_revision, upgrade_database
+from ivr.store.models import (
+    ALL_CATEGORIES,
+    FINAL_CALL_STATUSES,
+    FINAL_NOTIFICATION_STATUSES,
+    FINAL_SMS_STATUSES,
+    CallStatus,
+    Direction,
+    EventKind,
+    NotificationStatus,
+    OptOutSource,
+    SmsStatus,
+)
+from ivr.store.notifications import (
+    ContactRecord,
+    NewNotification,
+    NotificationRecord,
+    WebhookDeliveryRecord,
+)
+from ivr.store.opt_outs import OptOutRecord
+from ivr.store.repo import NestedTransactionError, Store, Transaction
+
+__all__ = [
+    "ALL_CATEGORIES",
+    "DATABASE_URL_VARIABLE",
+    "DEFAULT_DATABASE_URL",
+    "FINAL_CALL_STATUSES",
+    "FINAL_NOTIFICATION_STATUSES",
+    "FINAL_SMS_STATUSES",
+    "CallChanges",
+    "CallEventRecord",
+    "CallRecord",
+    "CallStatus",
+    "ContactRecord",
+    "DatabaseURLError",
+    "Direction",
+    "EventKind",
+    "NestedTransactionError",
+    "NewNotification",
+    "NotificationRecord",
+    "NotificationStatus",
+    "OptOutRecord",
+    "OptOutSource",
+    "SmsRecord",
+    "SmsStatus",
+    "Store",
+    "Transaction",
+    "WebhookDeliveryRecord",
+    "create_engine",
+    "database_revision",
+    "head_revision",
+    "normalize_database_url",
+    "upgrade_database",
+]

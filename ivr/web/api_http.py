@@ -1,0 +1,137 @@
+"""The HTTP side of the JSON API: the bearer token, JSON bodies in, error bodies out.
+
+Every ``/api/v1/*`` request except the OpenAPI document needs ``Authorization: Bearer
+<IVR_API_TOKEN>``. A server without a token answers 503 instead of being open: an API that
+places calls must never be reachable by accident.
+
+Error bodies have two shapes: ``{"error": "..."}`` for a request that is wrong as a whole
+(401, 400, 404, 409, 503) and ``{"errors": [{"field": ..., "message": ...}]}`` (422) naming
+every field that cannot be accepted.
+"""
+
+from __future__ import annotations
+
+import hmac
+import itertools
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ivr.outbound.requests import RequestError, e164
+from ivr.store import NotificationStatus
+from ivr.web.services import SERVICES
+
+API_PREFIX = "/api/v1"
+OPENAPI_PATH = API_PREFIX + "/openapi.json"
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class NotificationQuery(BaseModel):
+    """``GET /api/v1/notifications`` query: filters, and ``after`` = the previous page's next."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: NotificationStatus | None = None
+    plan: str | None = None
+    to: str | None = None
+    after: str | None = None
+    limit: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+
+
+def request_error(error: ValidationError) -> RequestError:
+    """``RequestError.of(error)`` with each location cut to the field it is about.
+
+    For a union field (``retry_after: list[Duration] | Duration``) pydantic appends the member
+    it tried (``list[function-before[...]]``) to the location; that names no field. The
+    message of the last member tried is kept, as RequestError.of does.
+    """
+    problems = {}
+    for detail in error.errors():
+        parts = itertools.takewhile(lambda part: "[" not in part, map(str, detail["loc"]))
+        problems[".".join(parts) or "body"] = detail["msg"].removeprefix("Value error, ")
+    return RequestError(problems)
+
+
+def error_response(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+def problems_response(problems: dict[str, str]) -> web.Response:
+    errors = [{"field": field, "message": message} for field, message in problems.items()]
+    return web.json_response({"errors": errors}, status=422)
+
+
+def _unauthorized(message: str, challenge: str) -> web.Response:
+    response = error_response(401, message)
+    response.headers["WWW-Authenticate"] = challenge
+    return response
+
+
+@web.middleware
+async def require_api_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bearer-token check for the API; RequestError from a handler becomes a 422."""
+    if not request.path.startswith(API_PREFIX + "/") or request.path == OPENAPI_PATH:
+        return await handler(request)
+    token = request.app[SERVICES].settings.api_token
+    if not token:
+        return error_response(503, "the API is disabled: set IVR_API_TOKEN to enable it")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        return _unauthorized("missing bearer token", 'Bearer realm="ivr"')
+    # Constant time, so the response time does not tell how much of a guess was right.
+    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        return _unauthorized("invalid bearer token", 'Bearer realm="ivr", error="invalid_token"')
+    try:
+        return await handler(request)
+    except RequestError as exc:
+        return problems_response(exc.problems)
+
+
+async def json_body(request: web.Request, *, optional: bool = False) -> Any:
+    """The request's JSON document; an empty body is ``{}`` when ``optional``.
+
+    Malformed JSON is a 400: there are no fields to name yet.
+    """
+    raw = await request.read()
+    if optional and not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"the body is not valid JSON: {exc}"}),
+            content_type="application/json",
+        ) from exc
+
+
+async def parse_body(request: web.Request, model: type[Model], *, optional: bool = False) -> Model:
+    """The body validated as ``model``; RequestError (422) naming each bad field."""
+    document = await json_body(request, optional=optional)
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        raise request_error(exc) from exc
+
+
+def lenient_e164(raw: str, field: str) -> str:
+    """An E.164 number from a URL, whose ``+`` may have been decoded as a space.
+
+    In a query string ``+`` means a space, and some clients and proxies decode a path that
+    way too; an integrator who wrote ``+12025550123`` meant the number.
+    """
+    number = raw.strip()
+    if raw[:1].isspace() and number[:1].isdigit():
+        number = "+" + number
+    return e164(number, field)
+
+
+def path_number(request: web.Request) -> str:
+    """The E.164 number in the path (``{number}``): ``+`` as is, as ``%2B`` or as a space."""
+    return lenient_e164(request.match_info["number"], "number")

@@ -1,0 +1,189 @@
+"""The aiohttp application: resources opened in ``cleanup_ctx``, routes registered per area.
+
+``create_app(settings)`` is all a deployment needs; tests inject a provider (a REST client
+pointed at a local fake) and a recognizer through ``AppParts``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from ivr.config import Settings
+from ivr.dialplan.loader import load_plans_or_raise
+from ivr.outbound.result_webhooks import ResultWebhooks
+from ivr.outbound.scheduler import Scheduler
+from ivr.outbound.service import NotificationService
+from ivr.speech.prompts import PromptCache
+from ivr.speech.tts import default_service
+from ivr.store import Store
+from ivr.store.db import normalize_database_url, sqlite_file
+from ivr.telephony.provider import Provider
+from ivr.telephony.simulator import Simulator
+from ivr.telephony.twilio import TwilioRestClient
+from ivr.web import api_routes, audio_routes, twilio_routes
+from ivr.web.calls import CallService
+from ivr.web.recognition import OfflineRecognizer
+from ivr.web.services import SERVICES, Services, SpeechRecognizer, plan_hashes
+from ivr.web.signing import load_secret_key
+from ivr.web.twilio_routes import CALLS
+
+log = logging.getLogger(__name__)
+
+# Webhooks and API requests are small; a larger body is refused (413) before it is read.
+MAX_BODY_BYTES = 256 * 1024
+
+ProviderFactory = Callable[[aiohttp.ClientSession, Settings], Provider]
+
+
+def twilio_provider(session: aiohttp.ClientSession, settings: Settings) -> Provider:
+    return TwilioRestClient(
+        session,
+        settings.twilio_account_sid or "",
+        settings.twilio_auth_token or "",
+        api_base=settings.twilio_api_base,
+    )
+
+
+@dataclass
+class AppParts:
+    """What may be swapped in: the provider's client and the speech recognizer."""
+
+    provider: ProviderFactory = twilio_provider
+    recognizer: SpeechRecognizer | None = field(default_factory=OfflineRecognizer)
+    # Where the simulator finds the recordings scenarios name (``audio: 3_jackson_0.wav``).
+    simulator_audio: Sequence[Path] = ()
+    # Run the outbound scheduler and result-webhook sender in this process.
+    background: bool = True
+
+
+@dataclass
+class Outbound:
+    notifications: NotificationService
+    scheduler: Scheduler
+    webhooks: ResultWebhooks
+
+
+OUTBOUND = web.AppKey("outbound", Outbound)
+
+
+def worker_name() -> str:
+    """Who holds a lease: unique per process, readable in the database."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+SIMULATOR = web.AppKey("simulator", Simulator)
+SIMULATOR_ACCOUNT = "AC" + "0" * 32
+
+
+def _with_simulator(
+    app: web.Application, settings: Settings, base_url: str, parts: AppParts
+) -> Settings:
+    """Mount the simulator's REST API at /simulator and point the Twilio client at it.
+
+    The server then talks to it exactly as to Twilio, over HTTP, signatures included.
+    """
+    settings = settings.model_copy(
+        update={
+            "twilio_account_sid": settings.twilio_account_sid or SIMULATOR_ACCOUNT,
+            "twilio_auth_token": settings.twilio_auth_token or new_auth_token(),
+            "twilio_api_base": base_url.rstrip("/") + "/simulator",
+        }
+    )
+    simulator = Simulator(
+        settings.twilio_account_sid or "",
+        settings.twilio_auth_token or "",
+        api_base=settings.twilio_api_base,
+        tts=default_service(),
+        audio_dirs=[settings.audio_dir, *parts.simulator_audio],
+    )
+    app.add_subapp("/simulator", simulator.rest_app())
+    app[SIMULATOR] = simulator
+    return settings
+
+
+def _open_store(settings: Settings) -> Store:
+    if (file := sqlite_file(normalize_database_url(settings.database_url))) is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+    return Store.open(settings.database_url)
+
+
+def create_app(settings: Settings, base_url: str, parts: AppParts | None = None) -> web.Application:
+    parts = parts or AppParts()
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    if settings.provider == "simulator":
+        settings = _with_simulator(app, settings, base_url, parts)
+
+    async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+        plans = load_plans_or_raise([settings.dialplans], settings.audio_dir)
+        store = _open_store(settings)
+        revision = await store.upgrade()
+        log.info("database %s at revision %s", store.url.render_as_string(), revision)
+        http = aiohttp.ClientSession()
+        services = Services(
+            settings=settings,
+            base_url=base_url.rstrip("/"),
+            plans=plans,
+            store=store,
+            provider=parts.provider(http, settings),
+            http=http,
+            prompts=PromptCache(settings.audio_dir / "cache"),
+            secret=load_secret_key(settings.secret_key, settings.var_dir),
+            recognizer=parts.recognizer,
+            hashes=plan_hashes(plans),
+        )
+        app[SERVICES] = services
+        calls = app[CALLS] = CallService(services)
+        outbound = app[OUTBOUND] = Outbound(
+            NotificationService(store, plans, settings),
+            Scheduler(calls, worker_name()),
+            ResultWebhooks(
+                store, http, (settings.webhook_secret or "").encode() or services.secret
+            ),
+        )
+        tasks = []
+        if parts.background:
+            tasks = [
+                asyncio.create_task(outbound.scheduler.run(), name="scheduler"),
+                asyncio.create_task(outbound.webhooks.run(1.0), name="result-webhooks"),
+            ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await calls.drain()
+            await http.close()
+            await store.close()
+
+    app.cleanup_ctx.append(services_ctx)
+    app.router.add_get("/healthz", healthz)
+    twilio_routes.add_routes(app)
+    api_routes.add_routes(app)
+    audio_routes.add_routes(app)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    return web.json_response(
+        {
+            "status": "ok",
+            "plans": sorted(services.plans.plans),
+            "provider": services.settings.provider,
+        }
+    )
+
+
+def new_auth_token() -> str:
+    return secrets.token_hex(16)

@@ -1,0 +1,411 @@
+"""Calls as the server runs them: start, answer, continue, end — each turn committed first.
+
+Every webhook that moves a dial plan goes through ``_advance``: step the engine (lookups
+included), render TwiML, then one transaction that advances the call's turn *only if it is
+still the turn the webhook was for*, appends the event log and records outgoing SMS. A
+repeated delivery of the same webhook loses that race and gets the stored TwiML of the
+turn instead, so the plan never advances twice. SMS go to the provider after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from ivr.dialplan.schema import Plan
+from ivr.dialplan.session import Session, new_session
+from ivr.dialplan.variables import coerce_variables
+from ivr.dialplan.vocabulary import (
+    AnsweredBy,
+    CallAnswered,
+    CallerHungUp,
+    Event,
+    KeysPressed,
+    Listen,
+    Lookup,
+    LookupFinished,
+    NoInput,
+    Play,
+    Say,
+)
+from ivr.integrations.lookups import async_http_lookup
+from ivr.speech.audio import AudioFormat
+from ivr.speech.tts import TtsError
+from ivr.store import (
+    FINAL_CALL_STATUSES,
+    CallRecord,
+    CallStatus,
+    Direction,
+    SmsRecord,
+    SmsStatus,
+    Transaction,
+)
+from ivr.telephony.provider import AmbiguousCreate, ProviderError
+from ivr.telephony.twiml import needs_more_digits, render, render_more_digits, render_say_hangup
+from ivr.web.services import Services
+from ivr.web.turns import Turn, run_turn
+from ivr.web.urls import CallUrls, audio_path, call_url
+
+log = logging.getLogger(__name__)
+
+NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
+GONE = "<?xml version='1.0' encoding='utf-8'?>\n<Response><Hangup /></Response>"
+
+
+class UnknownCall(LookupError):
+    """A webhook names a call reference this server never issued (or has forgotten)."""
+
+
+class _Replay(Exception):
+    """The webhook is for a turn already taken: answer with what that turn answered."""
+
+    def __init__(self, response: str) -> None:
+        self.response = response
+
+
+class CallService:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self._background: set[asyncio.Task[None]] = set()
+        # Called with a call's reference once it reached a final status (the outbound
+        # scheduler listens, to retry, send the fallback SMS or record the outcome).
+        self.ended_listeners: list[Callable[[str], Awaitable[None]]] = []
+
+    # -- starting calls ---------------------------------------------------------------------
+
+    def _new_session(self, plan: Plan, given: dict[str, Any], caller: str, called: str) -> Session:
+        configured = self.s.settings.plan_variables.get(plan.id, {})
+        variables = coerce_variables(plan, {**configured, **given})
+        return new_session(plan.id, {**variables, "caller": caller, "called": called})
+
+    async def start_inbound(self, call_sid: str, caller: str, called: str) -> str:
+        plan = self.s.plans.by_number(called)
+        if plan is None:
+            log.warning(
+                "incoming call %s to %s: no inbound plan answers that number", call_sid, called
+            )
+            return render_say_hangup(NOT_IN_SERVICE, "en-US")
+        session = self._new_session(plan, {}, caller, called)
+        async with self.s.store.transaction() as tx:
+            call, _ = await tx.calls.get_or_create_by_sid(
+                provider_sid=call_sid,
+                direction=Direction.INBOUND,
+                plan_id=plan.id,
+                plan_hash=self.s.hashes.get(plan.id, ""),
+                from_number=caller,
+                to_number=called,
+                session_json=session.to_json(),
+                status=CallStatus.IN_PROGRESS,
+            )
+        if call.turn > 0:
+            return call.last_response or GONE
+        return await self._advance(call, plan, Session.from_json(call.session_json), CallAnswered())
+
+    async def record_outbound_call(
+        self,
+        tx: Transaction,
+        to: str,
+        plan_id: str,
+        variables: dict[str, Any],
+        notification_id: str | None = None,
+    ) -> CallRecord:
+        """Write the call (status queued) inside the caller's transaction, before any dialing."""
+        plan = self.s.plan(plan_id)
+        if plan is None or plan.direction != "outbound":
+            raise ValueError(f"no outbound plan {plan_id!r}")
+        caller_id = self.s.settings.caller_id
+        session = self._new_session(plan, variables, to, caller_id)
+        return await tx.calls.create(
+            direction=Direction.OUTBOUND,
+            plan_id=plan.id,
+            plan_hash=self.s.hashes.get(plan.id, ""),
+            from_number=caller_id,
+            to_number=to,
+            session_json=session.to_json(),
+            notification_id=notification_id,
+        )
+
+    async def dial(self, call: CallRecord) -> CallRecord:
+        """Ask the provider to place a recorded call; a refusal ends the call as failed."""
+        base = self.s.base_url
+        try:
+            info = await self.s.provider.place_call(
+                to=call.to_number,
+                from_number=call.from_number,
+                answer_url=call_url(base, "voice", call.id),
+                status_url=call_url(base, "status", call.id),
+                ring_timeout=round(self.s.settings.ring_timeout),
+            )
+        except AmbiguousCreate as exc:
+            # The provider may have the call: its status callback (carrying our reference)
+            # will tell us the sid. Dialing again could ring the person twice.
+            await self._log(call.id, "error", {"place_call": str(exc), "ambiguous": True})
+            return call
+        except ProviderError as exc:
+            async with self.s.store.transaction() as tx:
+                await tx.calls.update_status(CallStatus.FAILED, ref=call.id)
+                await tx.events.append(call.id, "error", {"place_call": str(exc)})
+            await self._call_ended(call.id)
+            return call
+        async with self.s.store.transaction() as tx:
+            await tx.calls.set_sid(call.id, info.sid)
+            await tx.calls.update_status(info.status, ref=call.id)
+            await tx.events.append(call.id, "placed", {"sid": info.sid, "status": info.status})
+            return await tx.calls.get(call.id) or call
+
+    async def place_call(
+        self, to: str, plan_id: str, variables: dict[str, Any], notification_id: str | None = None
+    ) -> CallRecord:
+        """Record an outbound call, then dial it (never the other way round)."""
+        async with self.s.store.transaction() as tx:
+            call = await self.record_outbound_call(tx, to, plan_id, variables, notification_id)
+        return await self.dial(call)
+
+    async def answer_outbound(self, ref: str, call_sid: str, answered_by: AnsweredBy) -> str:
+        async with self.s.store.transaction() as tx:
+            call = await tx.calls.get(ref)
+            if call is None:
+                raise UnknownCall(ref)
+            await tx.calls.set_sid(ref, call_sid)
+            await tx.calls.update_status(CallStatus.IN_PROGRESS, ref=ref, answered_by=answered_by)
+        if call.turn > 0:
+            return call.last_response or GONE
+        plan = self._plan_of(call)
+        session = Session.from_json(call.session_json)
+        return await self._advance(call, plan, session, CallAnswered(answered_by))
+
+    # -- continuing calls -------------------------------------------------------------------
+
+    async def _load(self, ref: str, turn: int) -> tuple[CallRecord, Plan, Session]:
+        async with self.s.store.read() as tx:
+            call = await tx.calls.get(ref)
+        if call is None:
+            raise UnknownCall(ref)
+        if turn != call.turn or call.last_response is None:
+            raise _Replay(call.last_response or GONE)
+        session = Session.from_json(call.session_json)
+        if session.ended:
+            raise _Replay(GONE)
+        return call, self._plan_of(call), session
+
+    def _plan_of(self, call: CallRecord) -> Plan:
+        plan = self.s.plan(call.plan_id)
+        if plan is None:
+            raise UnknownCall(f"{call.id}: plan {call.plan_id} is no longer loaded")
+        return plan
+
+    def listening(self, plan: Plan, session: Session) -> Listen | None:
+        state = plan.states.get(session.state or "")
+        if state is None or state.listen is None or session.waiting != "input":
+            return None
+        return Listen(session.state or "", state.listen, plan.language)
+
+    async def on_keys(self, ref: str, turn: int, keys: str, first: bool) -> str:
+        """Keys from a Gather (or a key that ended a recording)."""
+        try:
+            call, plan, session = await self._load(ref, turn)
+        except _Replay as replay:
+            return replay.response
+        listen = self.listening(plan, session)
+        speech = self.s.speech_for(plan)
+        if first and listen is not None and needs_more_digits(listen, keys, speech=speech):
+            twiml = render_more_digits(listen, keys, self._urls(call, {}))
+            return await self._commit(call, session, twiml, [("KeysTyped", {"keys": keys})], [])
+        return await self._advance(call, plan, session, KeysPressed(keys) if keys else NoInput())
+
+    async def on_event(self, ref: str, turn: int, event: Event) -> str:
+        """No input, or the caller hung up during a recording."""
+        try:
+            call, plan, session = await self._load(ref, turn)
+        except _Replay as replay:
+            return replay.response
+        return await self._advance(call, plan, session, event)
+
+    async def on_recording(
+        self, ref: str, turn: int, recording_url: str, recording_sid: str
+    ) -> str:
+        try:
+            call, plan, session = await self._load(ref, turn)
+        except _Replay as replay:
+            return replay.response
+        event = await self._recognize(call, plan, session, recording_url)
+        self.in_background(self._forget_recording(call.id, recording_sid))
+        return await self._advance(call, plan, session, event)
+
+    async def _recognize(
+        self, call: CallRecord, plan: Plan, session: Session, recording_url: str
+    ) -> Event:
+        listen = self.listening(plan, session)
+        recognizer = self.s.recognizer
+        if listen is None or recognizer is None or not recognizer.supports(plan.language):
+            return NoInput()
+        try:
+            wav = await self.s.provider.fetch_recording(recording_url)
+            return await recognizer.recognize(wav, listen)
+        except (ProviderError, ValueError) as exc:
+            await self._log(call.id, "error", {"recording": recording_url, "problem": str(exc)})
+            return NoInput()
+
+    async def _forget_recording(self, ref: str, recording_sid: str) -> None:
+        if self.s.settings.recording_retention == "keep":
+            return
+        try:
+            await self.s.provider.delete_recording(recording_sid)
+        except ProviderError as exc:
+            await self._log(ref, "error", {"delete_recording": recording_sid, "problem": str(exc)})
+
+    # -- one turn ---------------------------------------------------------------------------
+
+    async def _lookup(self, action: Lookup) -> LookupFinished:
+        return await async_http_lookup(self.s.http, action)
+
+    async def _advance(self, call: CallRecord, plan: Plan, session: Session, event: Event) -> str:
+        turn = await run_turn(plan, session, event, self._lookup)
+        twiml = render(
+            turn.outputs, self._urls(call, await self._audio(turn)), speech=self.s.speech_for(plan)
+        )
+        return await self._commit(call, turn.session, twiml, turn.log, turn.sms)
+
+    def _urls(self, call: CallRecord, audio: dict[Say | Play, str]) -> CallUrls:
+        settings = self.s.settings
+        return CallUrls(
+            self.s.base_url, call.id, call.turn + 1, self.s.secret, settings.audio_url_ttl, audio
+        )
+
+    async def _audio(self, turn: Turn) -> dict[Say | Play, str]:
+        """Signed-URL paths of the turn's prompts; a prompt that fails falls back to <Say>."""
+        audio_dir = self.s.settings.audio_dir
+        paths: dict[Say | Play, str] = {}
+        for output in turn.outputs:
+            try:
+                if isinstance(output, Say):
+                    file = await self.s.prompts.prompt_audio_async(output.text, output.language)
+                elif isinstance(output, Play):
+                    file = await asyncio.to_thread(
+                        self.s.prompts.prepare_recording, audio_dir / output.path, AudioFormat.MULAW
+                    )
+                else:
+                    continue
+                paths[output] = audio_path(audio_dir, file)
+            except (TtsError, ValueError, OSError) as exc:
+                log.warning("prompt %r could not be prepared: %s", output, exc)
+                turn.log.append(("error", {"prompt": str(output), "problem": str(exc)}))
+        return paths
+
+    async def _commit(
+        self,
+        call: CallRecord,
+        session: Session,
+        twiml: str,
+        entries: Sequence[tuple[str, dict[str, Any]]],
+        sms: Sequence[str],
+    ) -> str:
+        person, ours = (call.from_number, call.to_number)
+        if call.direction == Direction.OUTBOUND:
+            person, ours = ours, person
+        async with self.s.store.transaction() as tx:
+            won = await tx.calls.advance(
+                call.id,
+                call.turn,
+                session.to_json(),
+                twiml,
+                outcome=session.outcome,
+                answered_by=session.answered_by,
+            )
+            if not won:
+                latest = await tx.calls.get(call.id)
+                return (latest.last_response if latest else None) or GONE
+            await tx.events.append_many(call.id, entries)
+            messages = [
+                await tx.sms.create(
+                    direction=Direction.OUTBOUND,
+                    from_number=ours,
+                    to_number=person,
+                    body=text,
+                    call_ref=call.id,
+                    notification_id=call.notification_id,
+                )
+                for text in sms
+            ]
+        for message in messages:
+            self.in_background(self.send_sms(message))
+        return twiml
+
+    # -- SMS, status, housekeeping ----------------------------------------------------------
+
+    async def send_sms(self, message: SmsRecord) -> None:
+        """Hand a recorded message to the provider and record its sid (or why it failed)."""
+        status_url = f"{self.s.base_url}/twilio/sms-status?sms={message.id}"
+        try:
+            info = await self.s.provider.send_sms(
+                to=message.to_number,
+                from_number=message.from_number,
+                body=message.body,
+                status_url=status_url,
+            )
+        except AmbiguousCreate:
+            return  # the status callback carries our reference and will bring the sid
+        except ProviderError as exc:
+            async with self.s.store.transaction() as tx:
+                await tx.sms.update_status(SmsStatus.FAILED, ref=message.id, error=str(exc))
+            return
+        async with self.s.store.transaction() as tx:
+            await tx.sms.set_sid(message.id, info.sid)
+
+    async def on_status(
+        self,
+        ref: str | None,
+        call_sid: str,
+        status: str,
+        answered_by: str | None,
+        duration: int | None,
+    ) -> bool:
+        async with self.s.store.transaction() as tx:
+            call = await (tx.calls.get(ref) if ref else tx.calls.get_by_sid(call_sid))
+            if call is None:
+                raise UnknownCall(ref or call_sid)
+            await tx.calls.set_sid(call.id, call_sid)
+            moved = await tx.calls.update_status(
+                status, ref=call.id, answered_by=answered_by, duration_seconds=duration
+            )
+            await tx.events.append(call.id, "status", {"status": status, "moved": moved})
+        if moved and status in FINAL_CALL_STATUSES:
+            await self._call_ended(call.id)
+        return moved
+
+    async def _call_ended(self, ref: str) -> None:
+        await self._hung_up(ref)
+        for listener in self.ended_listeners:
+            await listener(ref)
+
+    async def _hung_up(self, ref: str) -> None:
+        """The call is over at the provider: a plan still waiting for the caller ends too.
+
+        Twilio requests no action URL when the caller hangs up mid-prompt or mid-listen; the
+        final status callback is the only word of it.
+        """
+        async with self.s.store.read() as tx:
+            call = await tx.calls.get(ref)
+        if call is None or (plan := self.s.plan(call.plan_id)) is None:
+            return
+        session = Session.from_json(call.session_json)
+        if session.ended:
+            return
+        turn = await run_turn(plan, session, CallerHungUp(), self._lookup)
+        await self._commit(call, turn.session, GONE, turn.log, turn.sms)
+
+    async def _log(self, ref: str, kind: str, data: dict[str, Any]) -> None:
+        async with self.s.store.transaction() as tx:
+            await tx.events.append(ref, kind, data)
+
+    def in_background(self, work: Any) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Wait for SMS sends and recording deletions still under way (at shutdown, in tests)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)

