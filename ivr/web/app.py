@@ -163,6 +163,7 @@ def create_app(settings: Settings, base_url: str, parts: AppParts | None = None)
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await calls.drain()
+            await calls.recognitions.close()
             await http.close()
             await store.close()
 

@@ -43,14 +43,23 @@ from ivr.store import (
     Transaction,
 )
 from ivr.telephony.provider import AmbiguousCreate, ProviderError
-from ivr.telephony.twiml import needs_more_digits, render, render_more_digits, render_say_hangup
+from ivr.telephony.twiml import (
+    needs_more_digits,
+    render,
+    render_more_digits,
+    render_say_hangup,
+    render_wait,
+)
+from ivr.web.recognition import PendingRecognitions
 from ivr.web.services import Services
 from ivr.web.turns import Turn, run_turn
-from ivr.web.urls import CallUrls, audio_path, call_url
+from ivr.web.urls import CallUrls, audio_path, call_url, opaque
 
 log = logging.getLogger(__name__)
 
 NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
+# Keep-alives (about a second of silence each) a recording may take before it counts as no input.
+MAX_RECOGNITION_WAITS = 10
 GONE = "<?xml version='1.0' encoding='utf-8'?>\n<Response><Hangup /></Response>"
 
 
@@ -69,6 +78,7 @@ class CallService:
     def __init__(self, services: Services) -> None:
         self.s = services
         self._background: set[asyncio.Task[None]] = set()
+        self.recognitions = PendingRecognitions()
         # Called with a call's reference once it reached a final status (the outbound
         # scheduler listens, to retry, send the fallback SMS or record the outcome).
         self.ended_listeners: list[Callable[[str], Awaitable[None]]] = []
@@ -224,13 +234,27 @@ class CallService:
         return await self._advance(call, plan, session, event)
 
     async def on_recording(
-        self, ref: str, turn: int, recording_url: str, recording_sid: str
+        self, ref: str, turn: int, recording_url: str, recording_sid: str, waits: int = 0
     ) -> str:
+        """A recording to recognize; ``waits`` counts the keep-alives answered for it so far."""
         try:
             call, plan, session = await self._load(ref, turn)
         except _Replay as replay:
             return replay.response
-        event = await self._recognize(call, plan, session, recording_url)
+        key = (ref, turn)
+        task = self.recognitions.start(
+            key, lambda: self._recognize(call, plan, session, recording_url)
+        )
+        if await self.recognitions.finished(task, self.s.settings.recognition_budget):
+            event = task.result()
+        elif waits < MAX_RECOGNITION_WAITS:
+            await self._log(call.id, "recognition_wait", {"waits": waits + 1})
+            more = {"waits": waits + 1, "recording": opaque(recording_url), "sid": recording_sid}
+            return render_wait(call_url(self.s.base_url, "recognizing", ref, turn=turn, **more), 1)
+        else:
+            await self._log(call.id, "error", {"recognition": "gave up waiting", "waits": waits})
+            event = NoInput()
+        self.recognitions.forget(key)
         self.in_background(self._forget_recording(call.id, recording_sid))
         return await self._advance(call, plan, session, event)
 

@@ -7,13 +7,33 @@ language (a Vosk model if one is found, else PocketSphinx for English, else none
 
 from __future__ import annotations
 
-from ivr.dialplan.vocabulary import Listen, NoInput, SpeechRecognized
-from ivr.speech.asr import AsrConfig, Grammar, Recognizer, recognize_async, recognizer_for
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from ivr.dialplan.vocabulary import Event, Listen, NoInput, SpeechRecognized
+from ivr.speech.asr import (
+    AsrConfig,
+    Grammar,
+    Recognition,
+    Recognizer,
+    recognize_async,
+    recognizer_for,
+)
 from ivr.speech.audio import read_wav, rms
 
 # Shorter than this, or quieter than this, is not an answer (a click, line noise).
 MIN_SECONDS = 0.1
 MIN_RMS = 30.0
+
+
+def is_answer(pcm: bytes, rate: int) -> bool:
+    return len(pcm) >= MIN_SECONDS * rate * 2 and rms(pcm) >= MIN_RMS
+
+
+def answer_event(result: Recognition) -> SpeechRecognized | NoInput:
+    """The engine's input event for a recognition: no words heard is no answer at all."""
+    return result.as_event() if result.words else NoInput()
 
 
 class OfflineRecognizer:
@@ -35,10 +55,66 @@ class OfflineRecognizer:
         if engine is None:
             return NoInput()
         pcm, rate = read_wav(wav, name="recording")
-        if len(pcm) < MIN_SECONDS * rate * 2 or rms(pcm) < MIN_RMS:
+        if not is_answer(pcm, rate):
             return NoInput()
         grammar = Grammar.from_listen(listen.spec, listen.language)
-        result = await recognize_async(engine, pcm, rate, grammar)
-        if not result.words:
-            return NoInput()
-        return result.as_event()
+        return answer_event(await recognize_async(engine, pcm, rate, grammar))
+
+    def decode(self, pcm: bytes, rate: int, listen: Listen) -> Recognition | None:
+        """Blocking, for synchronous callers (``ivr simulate --audio``), never on an event loop:
+        the recognition of an answer, or None (no engine for the language, or no answer)."""
+        engine = self.engine(listen.language)
+        if engine is None or not is_answer(pcm, rate):
+            return None
+        return engine.recognize(pcm, rate, Grammar.from_listen(listen.spec, listen.language))
+
+
+class PendingRecognitions:
+    """Recognitions still decoding when their webhook had to answer.
+
+    A webhook that waited ``recognition_budget`` answers with a short pause and a redirect
+    (the caller hears a natural beat of silence, the provider's webhook timeout never fires);
+    the redirect, or a repeated delivery of the same webhook, finds the same decoding here by
+    (call, turn) instead of starting another. A result nobody came back for (the caller hung up
+    during the pause) is dropped after ``keep_seconds``.
+    """
+
+    def __init__(self, keep_seconds: float = 120.0) -> None:
+        self._tasks: dict[tuple[str, int], asyncio.Task[Event]] = {}
+        self._keep_seconds = keep_seconds
+
+    def start(
+        self, key: tuple[str, int], work: Callable[[], Coroutine[Any, Any, Event]]
+    ) -> asyncio.Task[Event]:
+        task = self._tasks.get(key)
+        if task is None:
+            task = asyncio.ensure_future(work())
+            self._tasks[key] = task
+            task.add_done_callback(lambda _: self._expire_later(key, task))
+        return task
+
+    def _expire_later(self, key: tuple[str, int], task: asyncio.Task[Event]) -> None:
+        def expire() -> None:
+            if self._tasks.get(key) is task:
+                del self._tasks[key]
+
+        asyncio.get_running_loop().call_later(self._keep_seconds, expire)
+
+    @staticmethod
+    async def finished(task: asyncio.Task[Event], budget: float) -> bool:
+        """Whether ``task`` is done within ``budget`` seconds (it is never cancelled here)."""
+        done, _ = await asyncio.wait({task}, timeout=budget)
+        return bool(done)
+
+    def forget(self, key: tuple[str, int]) -> None:
+        self._tasks.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

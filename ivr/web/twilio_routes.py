@@ -33,6 +33,7 @@ from ivr.telephony.twilio import (
 from ivr.telephony.twiml import render_message
 from ivr.web.calls import CallService, UnknownCall
 from ivr.web.services import SERVICES
+from ivr.web.urls import from_opaque
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,26 @@ async def record(request: web.Request) -> web.Response:
     return await _handle(request, work)
 
 
+async def recognizing(request: web.Request) -> web.Response:
+    """The keep-alive redirect of a recording whose recognition outlasted the budget."""
+    ref, turn = _turn(request)
+    recording, recording_sid = request.query.get("recording"), request.query.get("sid")
+    if not recording or not recording_sid:
+        raise web.HTTPBadRequest(text="recording, sid: missing")
+    try:
+        waits = int(request.query.get("waits", ""))
+    except ValueError:
+        raise web.HTTPBadRequest(text="waits: missing or not a number") from None
+    try:
+        recording_url = from_opaque(recording)
+    except ValueError:
+        raise web.HTTPBadRequest(text="recording: not a reference this server wrote") from None
+    calls = request.app[CALLS]
+    return await _handle(
+        request, lambda: calls.on_recording(ref, turn, recording_url, recording_sid, waits)
+    )
+
+
 async def no_input(request: web.Request) -> web.Response:
     ref, turn = _turn(request)
     return await _handle(request, lambda: request.app[CALLS].on_event(ref, turn, NoInput()))
@@ -194,6 +215,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/twilio/voice", voice)
     app.router.add_post("/twilio/gather", gather)
     app.router.add_post("/twilio/record", record)
+    app.router.add_post("/twilio/recognizing", recognizing)
     app.router.add_post("/twilio/no-input", no_input)
     app.router.add_post("/twilio/status", status)
     app.router.add_post("/twilio/sms", incoming_sms)

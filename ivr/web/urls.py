@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,23 @@ def call_url(base_url: str, route: str, ref: str, **more: object) -> str:
     """``{base}/twilio/{route}?call=REF&...``: the opaque reference picks the call."""
     query = urlencode({"call": ref, **{k: v for k, v in more.items() if v not in (None, "")}})
     return f"{base_url}/twilio/{route}?{query}"
+
+
+def opaque(text: str) -> str:
+    """``text`` as unpadded URL-safe base64: a query value no HTTP client re-quotes.
+
+    A URL inside a query (a recording's) would be percent-encoded, and clients differ in
+    how they normalize that; the provider signs the URL exactly as we wrote it.
+    """
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+def from_opaque(value: str) -> str:
+    """The inverse of :func:`opaque`; ValueError for anything it did not produce."""
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise ValueError(f"not an opaque value: {exc}") from exc
 
 
 def audio_path(audio_dir: Path, file: Path) -> str:

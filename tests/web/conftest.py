@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -50,8 +51,10 @@ class Server:
             return response
 
 
-@pytest.fixture
-async def server(tmp_path: Path, aiohttp_server: AiohttpServer) -> AsyncIterator[Server]:
+async def start_server(
+    tmp_path: Path, aiohttp_server: AiohttpServer, http: aiohttp.ClientSession, **overrides: Any
+) -> Server:
+    """The app (provider=twilio) against a fresh ``FakeTwilioApi``; ``overrides``: settings."""
     twilio = FakeTwilioApi()
     twilio_server = await aiohttp_server(twilio.app())
     twilio.base_url = str(twilio_server.make_url("")).rstrip("/")
@@ -68,7 +71,13 @@ async def server(tmp_path: Path, aiohttp_server: AiohttpServer) -> AsyncIterator
         twilio_auth_token=TOKEN,
         twilio_from="+12025550100",
         twilio_api_base=twilio.base_url,
+        **overrides,
     )
     app_server = await aiohttp_server(create_app(settings, url), port=port)
+    return Server(url, app_server, twilio, http)
+
+
+@pytest.fixture
+async def server(tmp_path: Path, aiohttp_server: AiohttpServer) -> AsyncIterator[Server]:
     async with aiohttp.ClientSession() as http:
-        yield Server(url, app_server, twilio, http)
+        yield await start_server(tmp_path, aiohttp_server, http)
