@@ -149,6 +149,7 @@ async def run_demo(console: Console, workdir: Path, root: Path) -> bool:
                 if settled and marketing is not None and marketing["status"] == "skipped":
                     break
                 await asyncio.sleep(0.25)
+        console.line()  # off a terminal, Live leaves its last frame without a line break
         await app[SIMULATOR].wait_idle(timeout=10)
         return await report(console, app, ids, marketing_id)
     finally:
