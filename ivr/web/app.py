@@ -19,7 +19,7 @@ import aiohttp
 from aiohttp import web
 
 from ivr.config import Settings
-from ivr.dialplan.loader import load_plans_or_raise
+from ivr.dialplan.loader import PlanSet, load_plans_or_raise
 from ivr.outbound.result_webhooks import ResultWebhooks
 from ivr.outbound.scheduler import Scheduler
 from ivr.outbound.service import NotificationService
@@ -111,6 +111,15 @@ def _with_simulator(
     return settings
 
 
+def announce_recognition(recognizer: SpeechRecognizer, plans: PlanSet) -> None:
+    """Pick the engine of every plan language now, so that a language served keypad-only is
+    one warning at start-up (naming the model and the command to get it), not a surprise
+    during the first call. Models themselves still load on first use."""
+    for language in sorted({plan.language for plan in plans.plans.values()}):
+        if recognizer.supports(language):
+            log.info("speech recognition for %s: ready", language)
+
+
 def _open_store(settings: Settings) -> Store:
     if (file := sqlite_file(normalize_database_url(settings.database_url))) is not None:
         file.parent.mkdir(parents=True, exist_ok=True)
@@ -128,6 +137,8 @@ def create_app(settings: Settings, base_url: str, parts: AppParts | None = None)
         store = _open_store(settings)
         revision = await store.upgrade()
         log.info("database %s at revision %s", store.url.render_as_string(), revision)
+        if parts.recognizer is not None:
+            announce_recognition(parts.recognizer, plans)
         http = aiohttp.ClientSession()
         services = Services(
             settings=settings,
