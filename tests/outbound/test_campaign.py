@@ -1,5 +1,7 @@
 """A campaign through the real server, its scheduler, and the simulator over real HTTP.
 
+Notifications are created and read back through the JSON API, as an integrator would.
+
 Each person behaves differently (confirms by key, never answers, a machine, says stop, lives
 where it is night); every notification must end the way the policy says, exactly once, with
 its SMS and its signed result webhook.
@@ -17,13 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
 from pytest_aiohttp import AiohttpServer
 
 from ivr.config import Settings
-from ivr.outbound.requests import NotificationRequest
 from ivr.simulation.scenario import Turn
 from ivr.telephony.simulator import Persona, Simulator
 from ivr.web.app import OUTBOUND, SIMULATOR, AppParts, Outbound, create_app
@@ -31,6 +33,8 @@ from tests.conftest import DIALPLANS, FSDD
 
 ANNA = {"name": "Anna", "clinic": "Sunrise Clinic", "when": "2026-11-24T10:00"}
 SECRET = "campaign-secret"
+TOKEN = "campaign-api-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @dataclass
@@ -46,12 +50,25 @@ class Campaign:
     def simulator(self) -> Simulator:
         return self.server.app[SIMULATOR]
 
+    def api(self, path: str) -> str:
+        return str(self.server.make_url(f"/api/v1/notifications{path}"))
+
     async def send(self, **fields: Any) -> str:
-        doc, created = await self.outbound.notifications.create(
-            NotificationRequest.model_validate(fields)
-        )
-        assert created
-        return str(doc["id"])
+        async with (
+            aiohttp.ClientSession(headers=AUTH) as http,
+            http.post(self.api(""), json=fields) as response,
+        ):
+            assert response.status == 201, await response.text()
+            return str((await response.json())["id"])
+
+    async def get(self, ref: str) -> dict[str, Any]:
+        async with (
+            aiohttp.ClientSession(headers=AUTH) as http,
+            http.get(self.api(f"/{ref}")) as response,
+        ):
+            assert response.status == 200, await response.text()
+            doc: dict[str, Any] = await response.json()
+            return doc
 
     async def until(self, check: Callable[[], Awaitable[bool]], timeout: float = 30) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
@@ -85,7 +102,7 @@ async def campaign(tmp_path: Path, aiohttp_server: AiohttpServer) -> Campaign:
         provider="simulator", public_url=url, database_url=f"sqlite:///{tmp_path}/ivr.db",
         dialplans=DIALPLANS, audio_dir=tmp_path / "audio", var_dir=tmp_path / "var",
         call_window="09:00-21:00", optional_call_window="09:00-21:00", scheduler_interval=0.05,
-        calls_per_second=50, webhook_secret=SECRET, default_timezone="UTC",
+        calls_per_second=50, webhook_secret=SECRET, default_timezone="UTC", api_token=TOKEN,
     )  # fmt: skip
     server = await aiohttp_server(
         create_app(settings, url, AppParts(simulator_audio=[FSDD])), port=port
@@ -127,35 +144,37 @@ async def test_a_campaign_ends_every_notification_once(campaign: Campaign) -> No
         "says_stop": await campaign.send(to="+12025550104", **common),
         "at_night": await campaign.send(to="+12025550105", **{**common, "timezone": night_zone()}),
     }
-    service = campaign.outbound.notifications
 
     async def settled() -> bool:
         docs = [
-            await service.get(ids[k]) for k in ("confirms", "never_answers", "machine", "says_stop")
+            await campaign.get(ids[k])
+            for k in ("confirms", "never_answers", "machine", "says_stop")
         ]
-        return (
-            all(d is not None and d["status"] == "done" for d in docs)
-            and len(campaign.received) >= 4
-        )
+        return all(d["status"] == "done" for d in docs) and len(campaign.received) >= 4
 
     await campaign.until(settled)
-    docs = {name: await service.get(ref) for name, ref in ids.items()}
-    assert {k: (d["status"], d["outcome"], d["attempts"]) for k, d in docs.items() if d} == {
+    docs = {name: await campaign.get(ref) for name, ref in ids.items()}
+    assert {k: (d["status"], d["outcome"], d["attempts"]) for k, d in docs.items()} == {
         "confirms": ("done", "confirmed", 1),
         "never_answers": ("done", "unreached", 2),
         "machine": ("done", "voicemail", 1),
         "says_stop": ("done", "opted_out", 1),
         "at_night": ("scheduled", None, 0),
     }
-    assert [c["status"] for c in docs["never_answers"]["calls"]] == ["no-answer", "busy"]  # type: ignore[index]
+    assert [c["status"] for c in docs["never_answers"]["calls"]] == ["no-answer", "busy"]
+    [confirmed_call] = docs["confirms"]["calls"]
+    assert confirmed_call["status"] == "completed"
+    assert confirmed_call["answered_by"] == "human"
+    assert "Tuesday, November 24" in json.dumps(confirmed_call["transcript"])
+    assert docs["machine"]["calls"][0]["answered_by"].startswith("machine")
     for name in ("never_answers", "machine"):
-        [sms] = docs[name]["sms"]  # type: ignore[index]
+        [sms] = docs[name]["sms"]
         assert sms["body"].startswith(
             "Hi Anna, Sunrise Clinic reminds you of your visit on Tuesday, November 24"
         )
-    assert docs["confirms"]["sms"] == []  # type: ignore[index]
+        assert sms["status"] in ("sent", "delivered")
+    assert docs["confirms"]["sms"] == []
     night = docs["at_night"]
-    assert night is not None
     assert night["next_attempt_at"] > datetime.now(UTC).isoformat()
     # Each person was called exactly as often as attempts were recorded; nobody twice per attempt.
     placed = [call.to for call in sim.calls.values()]
@@ -172,10 +191,9 @@ async def test_a_campaign_ends_every_notification_once(campaign: Campaign) -> No
                                     timezone=day, category="marketing")  # fmt: skip
 
     async def skipped() -> bool:
-        doc = await service.get(marketing)
-        return doc is not None and doc["status"] == "skipped"
+        return (await campaign.get(marketing))["status"] == "skipped"
 
     await campaign.until(skipped)
-    doc = await service.get(marketing)
-    assert doc is not None
+    doc = await campaign.get(marketing)
     assert doc["skipped_code"] == "opted_out"
+    assert "+12025550104" in doc["skipped_reason"]
