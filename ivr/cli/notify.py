@@ -20,7 +20,7 @@ import click
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 
 from ivr.config import ConfigError, Settings, load_settings
 from ivr.dialplan.loader import PlanLoadError, PlanSet, load_plans_or_raise
@@ -47,6 +47,11 @@ OPTIONAL_COLUMNS = (
     "callback_url",
     "category",
 )
+
+# Rows per transaction: large enough that commits stop mattering (500 rows of the reminder
+# plan insert in about 20 ms on SQLite, the writer lock a running server waits for), small
+# enough that a database error costs little to retry row by row.
+BATCH_ROWS = 500
 
 
 def _settings() -> Settings:
@@ -220,7 +225,14 @@ def _rows(file: Path) -> Iterator[tuple[int, list[str]]]:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--plan", "plan_id", required=True, help="Id of an outbound dial plan.")
 @click.option("--category", help="Category of rows without a category cell.")
-def import_csv(file: Path, plan_id: str, category: str | None) -> None:
+@click.option(
+    "--batch-size",
+    default=BATCH_ROWS,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Rows written per transaction.",
+)
+def import_csv(file: Path, plan_id: str, category: str | None, batch_size: int) -> None:
     """Create a notification per row of FILE.csv; bad rows are reported, good ones kept.
 
     The header names the columns: ``to``, the plan's variables, and optionally timezone,
@@ -229,7 +241,7 @@ def import_csv(file: Path, plan_id: str, category: str | None) -> None:
     """
     console = Console(highlight=False)
     try:
-        summary = _run(_import_rows(file, plan_id, category, console))
+        summary = _run(_import_rows(file, plan_id, category, console, batch_size))
     except UnicodeDecodeError as exc:
         raise click.ClickException(f"{file}: not UTF-8 text ({exc})") from exc
     console.print(str(summary), markup=False)
@@ -238,7 +250,7 @@ def import_csv(file: Path, plan_id: str, category: str | None) -> None:
 
 
 async def _import_rows(
-    file: Path, plan_id: str, category: str | None, console: Console
+    file: Path, plan_id: str, category: str | None, console: Console, batch_size: int
 ) -> ImportSummary:
     settings = _settings()
     plans = _plans(settings)
@@ -267,37 +279,84 @@ async def _import_rows(
         service = NotificationService(store, plans, settings)
         with progress:
             task = progress.add_task("rows", total=total)
+            batch: list[tuple[int, NotificationRequest | RequestError]] = []
             for number, cells in rows:
-                problems = await _import_row(service, header, cells, plan, category, summary)
-                if problems:
-                    summary.rejected += 1
-                    details = "; ".join(f"{field}: {why}" for field, why in problems.items())
-                    console.print(f"row {number}: {details}", markup=False)
-                progress.advance(task)
+                batch.append((number, _row_request_or_error(header, cells, plan, category)))
+                if len(batch) >= batch_size:
+                    await _import_batch(service, batch, summary, console)
+                    progress.advance(task, len(batch))
+                    batch = []
+            await _import_batch(service, batch, summary, console)
+            progress.advance(task, len(batch))
     return summary
 
 
-async def _import_row(
-    service: NotificationService,
-    header: list[str],
-    cells: list[str],
-    plan: Plan,
-    category: str | None,
-    summary: ImportSummary,
-) -> dict[str, str]:
-    """Create one row's notification; the problems that stopped it (empty when created)."""
+def _row_request_or_error(
+    header: list[str], cells: list[str], plan: Plan, category: str | None
+) -> NotificationRequest | RequestError:
+    """One row as a request, or what is wrong with its shape (the rest is checked on create)."""
     if len(cells) != len(header):
-        return {"row": f"{len(cells)} cells, but the header has {len(header)} columns"}
+        return RequestError(
+            {"row": f"{len(cells)} cells, but the header has {len(header)} columns"}
+        )
     try:
-        request = _validated(_row_request(dict(zip(header, cells, strict=True)), plan, category))
-        _, created = await service.create(request)
+        return _validated(_row_request(dict(zip(header, cells, strict=True)), plan, category))
     except RequestError as exc:
-        return exc.problems
-    if created:
-        summary.created += 1
-    else:
-        summary.existed += 1
-    return {}
+        return exc
+
+
+async def _import_batch(
+    service: NotificationService,
+    batch: list[tuple[int, NotificationRequest | RequestError]],
+    summary: ImportSummary,
+    console: Console,
+) -> None:
+    """Create a batch of rows in one transaction, then report them in row order.
+
+    One transaction per row cost a commit and five queries a row (74 rows/s on SQLite); a batch
+    of 500 is one INSERT. A row the database itself refuses (a value too long for a column on
+    PostgreSQL) would roll back its whole batch: that batch is then retried row by row, so only
+    the refused row is lost and its number is reported.
+    """
+    requests = [item for _, item in batch if isinstance(item, NotificationRequest)]
+    try:
+        created = iter(await service.create_many(requests))
+    except DBAPIError as exc:
+        if not _refused_a_row(exc):
+            raise
+        created = iter([await _import_one(service, request) for request in requests])
+    for number, item in batch:
+        outcome = next(created) if isinstance(item, NotificationRequest) else item
+        if outcome is True:
+            summary.created += 1
+        elif outcome is False:
+            summary.existed += 1
+        else:
+            summary.rejected += 1
+            details = "; ".join(f"{field}: {why}" for field, why in outcome.problems.items())
+            console.print(f"row {number}: {details}", markup=False)
+
+
+async def _import_one(
+    service: NotificationService, request: NotificationRequest
+) -> bool | RequestError:
+    try:
+        [outcome] = await service.create_many([request])
+    except DBAPIError as exc:
+        if not _refused_a_row(exc):
+            raise
+        return RequestError({"database": str(exc.orig)})
+    return outcome
+
+
+def _refused_a_row(exc: DBAPIError) -> bool:
+    """Whether the database refused a value (not the connection or the schema failing).
+
+    asyncpg's data errors reach SQLAlchemy as a plain DBAPIError: its SQLSTATE says which
+    (class 22 is a bad value, 23 a broken constraint).
+    """
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    return isinstance(exc, IntegrityError | DataError) or sqlstate[:2] in ("22", "23")
 
 
 # Ids are URL-safe base64 and may begin with "-": take such an id as the argument it is.

@@ -5,13 +5,15 @@ The JSON a notification shows (``view``) is also the body of its result webhook.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from ivr.config import Settings
 from ivr.dialplan.loader import PlanSet
 from ivr.outbound.requests import NotificationRequest, RequestError, e164, resolve
-from ivr.store import CallRecord, NotificationRecord, Store, Transaction
+from ivr.store import CallRecord, NewNotification, NotificationRecord, Store, Transaction
 
 # The caller's side of a transcript: what they pressed or said, as the engine understood it.
 _TRANSCRIPT_KINDS = ("Say", "Understood", "Transfer", "SendSms")
@@ -121,6 +123,52 @@ class NotificationService:
             )
             record, created = await tx.notifications.create(resolved.notification)
             return await view(tx, record), created
+
+    async def create_many(
+        self, requests: Sequence[NotificationRequest], now: datetime | None = None
+    ) -> list[bool | RequestError]:
+        """Create a batch of notifications (a CSV import): per request, True when created,
+        False when its idempotency key already existed, or the RequestError rejecting it.
+
+        A rejected request does not stop the others. Unlike ``create`` no JSON is built (three
+        queries a row that an import never shows), and the write transaction holds only the
+        INSERT: on SQLite a running server's webhooks wait for it, so the checks run before.
+        """
+        now = now or datetime.now(UTC)
+        numbers: dict[str, str] = {}
+        for request in requests:
+            with contextlib.suppress(RequestError):  # resolve() names the bad number
+                numbers[request.to] = e164(request.to)
+        async with self.store.read() as tx:
+            keys = [r.idempotency_key for r in requests if r.idempotency_key is not None]
+            existing = await tx.notifications.existing_idempotency_keys(keys)
+            zones = await tx.contacts.timezones(numbers.values())
+        results: list[bool | RequestError] = []
+        pending: list[NewNotification] = []
+        for request in requests:
+            if request.idempotency_key in existing:
+                results.append(False)
+                continue
+            try:
+                resolved = resolve(
+                    request,
+                    self.plans,
+                    self.settings.default_timezone,
+                    zones.get(numbers.get(request.to, "")),
+                    self.settings.plan_variables.get(request.plan, {}),
+                    now,
+                )
+            except RequestError as exc:
+                results.append(exc)
+                continue
+            results.append(True)  # a placeholder, replaced by what the INSERT says below
+            pending.append(resolved.notification)
+        created: Iterator[bool] = iter(())
+        if pending:
+            async with self.store.transaction() as tx:
+                created = iter(await tx.notifications.create_many(pending))
+        # A key created by someone else since the check above conflicts: it existed.
+        return [next(created) if result is True else result for result in results]
 
     async def get(self, notification_id: str) -> dict[str, Any] | None:
         async with self.store.read() as tx:

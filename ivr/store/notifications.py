@@ -9,7 +9,7 @@ notifications back after ``lease_seconds``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -124,6 +124,53 @@ class NotificationRepository:
 
     async def get_by_idempotency_key(self, key: str) -> NotificationRecord | None:
         return await self._one(NOTIFICATIONS.c.idempotency_key == key)
+
+    async def create_many(self, news: Sequence[NewNotification]) -> list[bool]:
+        """Insert several notifications in one statement (a CSV import's batch).
+
+        Per item, False when its idempotency key already existed, in the table or earlier in
+        ``news``: that item added no row. Nothing is read back, so a batch costs one round trip.
+        """
+        if not news:
+            return []
+        now = utcnow()
+        rows = []
+        for position, new in enumerate(news):
+            require_e164(new.to_number)
+            values = {f.name: getattr(new, f.name) for f in fields(NewNotification)}
+            # A microsecond apart: pages list oldest first, and ids are random, so equal
+            # creation times would list an imported file out of order.
+            created_at = now + timedelta(microseconds=position)
+            rows.append(
+                {
+                    **values,
+                    "id": new_ref(),
+                    "status": NotificationStatus.SCHEDULED.value,
+                    "attempts": 0,
+                    "channels_used": [],
+                    "created_at": created_at,
+                    "updated_at": created_at,
+                }
+            )
+        statement = (
+            insert_for(self._backend, NOTIFICATIONS)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(NOTIFICATIONS.c.id)
+        )
+        inserted = set((await self._session.execute(statement, rows)).scalars())
+        return [row["id"] in inserted for row in rows]
+
+    async def existing_idempotency_keys(self, keys: Collection[str]) -> set[str]:
+        """Those of ``keys`` that a notification already has."""
+        found: set[str] = set()
+        # Chunks keep the IN list under every backend's limit on bound parameters.
+        wanted = sorted(set(keys))
+        for start in range(0, len(wanted), 1000):
+            statement = select(NOTIFICATIONS.c.idempotency_key).where(
+                NOTIFICATIONS.c.idempotency_key.in_(wanted[start : start + 1000])
+            )
+            found.update((await self._session.execute(statement)).scalars())
+        return found
 
     async def page(
         self,
@@ -306,6 +353,18 @@ class ContactRepository:
             row["number"], row["timezone"], row["multiple_channels"], row["do_not_call"],
             row["do_not_call_reason"],
         )  # fmt: skip
+
+    async def timezones(self, numbers: Collection[str]) -> dict[str, str | None]:
+        """The time zone each known contact among ``numbers`` gave (unknown numbers are absent)."""
+        zones: dict[str, str | None] = {}
+        wanted = sorted(set(numbers))
+        for start in range(0, len(wanted), 1000):
+            statement = select(CONTACTS.c.number, CONTACTS.c.timezone).where(
+                CONTACTS.c.number.in_(wanted[start : start + 1000])
+            )
+            rows = await self._session.execute(statement)
+            zones.update((row.number, row.timezone) for row in rows)
+        return zones
 
     async def update(self, number: str, **values: Any) -> ContactRecord:
         """Create or change a contact: ``timezone``, ``multiple_channels``, ``do_not_call``..."""

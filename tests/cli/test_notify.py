@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,44 @@ def test_import_of_only_good_rows_exits_0_with_the_category_option(
         (ANNA, "news", "Europe/Moscow"),
         (BORIS, "news", None),
     ]
+
+
+def test_import_in_batches_keeps_the_good_rows_of_a_batch_with_a_bad_one(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    assert listed(env) == []  # creates the database
+    # A stand-in for a value PostgreSQL refuses (too long for its column), which rolls back
+    # the whole INSERT of a batch: SQLite has no such limit, so a trigger refuses one number.
+    with sqlite3.connect(tmp_path / "var" / "ivr.db") as db:
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON notifications "
+            "WHEN NEW.to_number = '+12025550154' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )
+    numbers = [f"+120255501{n}" for n in range(50, 57)]
+    csv_file = tmp_path / "batches.csv"
+    csv_file.write_text(
+        "to,name,clinic,when,idempotency_key\n"
+        f"{numbers[0]},A,S,2031-01-01T10:00,k0\n"  # row 2; batch 1 is rows 2-4
+        f"{numbers[1]},B,S,someday,\n"  # row 3: a bad time
+        f"{numbers[2]},C,S,2031-01-01T10:00,\n"
+        f"{numbers[3]},D,S,2031-01-01T10:00,\n"  # row 5; batch 2 is rows 5-7
+        f"{numbers[4]},E,S,2031-01-01T10:00,\n"  # row 6: refused by the database
+        f"{numbers[5]},F,S,2031-01-01T10:00,k0\n"  # row 7: the key of row 2
+        f"{numbers[6]},G,S,2031-01-01T10:00,\n",  # row 8; batch 3
+        encoding="utf-8",
+    )
+    result = ivr(
+        env, "notify", "import", str(csv_file), "--plan", "appointment_reminder",
+        "--batch-size", "3",
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines() == [
+        "row 3: variables.when: expected an ISO 8601 date and time, got 'someday'",
+        "row 6: database: refused",
+        "7 rows: created 4, already existed 1, rejected 2",
+    ]
+    # The good rows of both batches with a bad row are kept, listed in the file's order.
+    assert [item["to"] for item in listed(env)] == [numbers[0], numbers[2], numbers[3], numbers[6]]
 
 
 @pytest.mark.parametrize(
