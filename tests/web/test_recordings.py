@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from ivr.speech.audio import write_wav
 from tests.telephony.fake_twilio_api import ACCOUNT, PREFIX, Planned
 from tests.web.conftest import Server
 from tests.web.test_twilio_webhooks import CALL_SID, action, path_of, twiml, voice_form
@@ -55,3 +56,13 @@ async def test_a_recording_the_provider_refuses_counts_as_no_input(server: Serve
     assert problem["recording"] == f"{server.twilio.base_url}{PREFIX}/Recordings/{RECORDING_SID}"
     assert "403" in str(problem["problem"])
     assert ("NoInput", {}) in events
+
+
+async def test_an_empty_recording_is_no_input_without_an_error(server: Server) -> None:
+    server.twilio.recordings[RECORDING_SID] = write_wav(None, bytes(2 * 400), 8000)  # 50 ms
+    ref, answer = await answer_with_recording(server)
+    assert answer.find("Record") is not None
+    events = await events_of(server, ref)
+    assert [kind for kind, _ in events if kind == "error"] == []
+    assert ("NoInput", {}) in events
+    assert len(server.twilio.requests("DELETE", f"{RECORDING_SID}.json")) == 1
