@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,9 +29,24 @@ from ivr.dialplan.vocabulary import (
 )
 from ivr.integrations.lookups import http_lookup
 from ivr.simulation.call import SimulatedCall
-from ivr.simulation.runner import DEFAULT_CALLER, ScenarioError, ScenarioResult, run_scenario
+from ivr.simulation.hearing import AudioEars
+from ivr.simulation.runner import (
+    DEFAULT_CALLER,
+    Ears,
+    ScenarioError,
+    ScenarioResult,
+    run_scenario,
+    text_ears,
+)
 from ivr.simulation.scenario import Scenario, load_scenario, scenario_files
 from ivr.simulation.transcript import format_lines
+from ivr.simulation.voice import CallerVoice
+from ivr.speech.tts import TtsService
+from ivr.web.recognition import OfflineRecognizer
+
+# Where ``audio:`` turns name their recordings when no --audio-dir is given: the spoken digits
+# (FSDD) next to the project, see ../shared/data/fsdd/README.md.
+DEFAULT_AUDIO_DIRS = (Path("../shared/data/fsdd"),)
 
 
 def scenarios_dir() -> Path:
@@ -46,20 +63,68 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
     return values
 
 
-def _load_scenarios(paths: list[Path]) -> list[Scenario]:
+def _load_scenarios(paths: list[Path]) -> list[tuple[Path, Scenario]]:
     try:
-        return [load_scenario(path) for path in paths]
+        return [(path, load_scenario(path)) for path in paths]
     except PlanLoadError as exc:
         raise click.ClickException(str(exc)) from exc
 
 
-def _run(plan: Plan, scenario: Scenario, variables: dict[str, str]) -> ScenarioResult:
+class Hearing:
+    """How the caller's turns reach the engine: as text, or (``--audio``) as sound decoded by
+    the real recognizers, one shared set of engines for all scenarios of the command."""
+
+    def __init__(self, audio: bool, audio_dirs: tuple[Path, ...]) -> None:
+        self.recognizer = OfflineRecognizer() if audio else None
+        self.audio_dirs = audio_dirs or tuple(d for d in DEFAULT_AUDIO_DIRS if d.is_dir())
+
+    @contextmanager
+    def ears(self, script: Path) -> Iterator[Ears]:
+        if self.recognizer is None:
+            yield text_ears
+            return
+        # A speech engine of its own per scenario (started only if it speaks): espeak-ng's
+        # output depends on everything the same engine said before, and a scenario must sound,
+        # and be recognized, the same whether it runs alone or after others.
+        with TtsService() as tts:
+            # A scenario names its recordings relative to its own folder first.
+            voice = CallerVoice(tts, [script.parent, *self.audio_dirs])
+            yield AudioEars(self.recognizer, voice)
+
+
+def _run(
+    plan: Plan, scenario: Scenario, variables: dict[str, str], ears: Ears = text_ears
+) -> ScenarioResult:
     try:
-        return run_scenario(plan, scenario, variables=dict(variables))
+        return run_scenario(plan, scenario, variables=dict(variables), ears=ears)
     except VariableError as exc:
         raise click.ClickException(f"{scenario.name}: bad variables: {exc}") from exc
     except ScenarioError as exc:
         raise click.ClickException(f"{scenario.name}: {exc}") from exc
+
+
+AUDIO = click.option(
+    "--audio",
+    is_flag=True,
+    help="Speak the caller's turns and decode them with the offline recognizers.",
+)
+AUDIO_DIRS = click.option(
+    "--audio-dir",
+    "audio_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Where audio: turns find their files, after the scenario's folder "
+    "(repeatable; default: ../shared/data/fsdd if present).",
+)
+
+
+def _misheard(result: ScenarioResult) -> str:
+    """Spoken turns the recognizer got wrong, of those it heard: "1 of 3", "-" for none."""
+    heard = [line.data for line in result.call.lines if line.kind == "heard"]
+    if not heard:
+        return "-"
+    wrong = sum(1 for data in heard if data.get("misrecognized") or data.get("heard") is None)
+    return f"{wrong} of {len(heard)}"
 
 
 def _print_result(result: ScenarioResult) -> None:
@@ -82,19 +147,39 @@ def _print_result(result: ScenarioResult) -> None:
     help="Scenario file (default: every scenario of PLAN under tests/scenarios/).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def simulate(plan: str, pairs: tuple[str, ...], scripts: tuple[Path, ...], as_json: bool) -> None:
-    """Run scripted conversations through PLAN and print their transcripts."""
+@AUDIO
+@AUDIO_DIRS
+def simulate(
+    plan: str,
+    pairs: tuple[str, ...],
+    scripts: tuple[Path, ...],
+    as_json: bool,
+    audio: bool,
+    audio_dirs: tuple[Path, ...],
+) -> None:
+    """Run scripted conversations through PLAN and print their transcripts.
+
+    With --audio, what the caller says is spoken (espeak-ng, a caller's voice, 8 kHz) or
+    played (audio: turns) and decoded by the offline recognizers, as on a phone line; the
+    transcript shows what was heard, with its confidence, under each spoken turn.
+    """
     loaded = resolve_plan(plan)
     variables = parse_vars(pairs)
     if scripts:
         scenarios = _load_scenarios(list(scripts))
     else:
         scenarios = [
-            s for s in _load_scenarios(scenario_files(scenarios_dir())) if s.plan == loaded.id
+            (path, s)
+            for path, s in _load_scenarios(scenario_files(scenarios_dir()))
+            if s.plan == loaded.id
         ]
         if not scenarios:
             raise click.ClickException(f"no scenario for {loaded.id} under {scenarios_dir()}/")
-    results = [_run(loaded, scenario, variables) for scenario in scenarios]
+    hearing = Hearing(audio, audio_dirs)
+    results = []
+    for path, scenario in scenarios:
+        with hearing.ears(path) as ears:
+            results.append(_run(loaded, scenario, variables, ears))
     if as_json:
         docs = [r.to_json() for r in results]
         click.echo(
@@ -151,31 +236,36 @@ def call(plan: str, pairs: tuple[str, ...], answered_by: str) -> None:
 
 
 @click.command()
-def scenarios() -> None:
-    """Run every shipped scenario through the engine; print the transcripts and a summary."""
+@AUDIO
+@AUDIO_DIRS
+def scenarios(audio: bool, audio_dirs: tuple[Path, ...]) -> None:
+    """Run every shipped scenario through the engine; print the transcripts and a summary.
+
+    With --audio, caller speech goes through the offline recognizers (see ivr simulate).
+    """
     plan_set, errors = load_plans([dialplans_dir()])
     if errors:
         raise click.ClickException("\n".join(map(str, errors)))
+    hearing = Hearing(audio, audio_dirs)
     results = []
-    for scenario in _load_scenarios(scenario_files(scenarios_dir())):
+    for path, scenario in _load_scenarios(scenario_files(scenarios_dir())):
         plan = plan_set.plans.get(scenario.plan)
         if plan is None:
             raise click.ClickException(f"scenario {scenario.name!r}: no plan {scenario.plan!r}")
-        result = _run(plan, scenario, {})
+        with hearing.ears(path) as ears:
+            result = _run(plan, scenario, {}, ears)
         _print_result(result)
         results.append(result)
-    table = Table(title="Scripted calls")
-    for column in ("plan", "scenario", "outcome", "end", "sms", "result"):
+    table = Table(title="Scripted calls" + (" (audio)" if audio else ""))
+    columns = ["plan", "scenario", "outcome", "end", "sms"] + (["misheard"] if audio else [])
+    for column in [*columns, "result"]:
         table.add_column(column)
     for r in results:
-        table.add_row(
-            r.call.plan.id,
-            r.scenario.name,
-            r.call.session.outcome or "-",
-            r.call.session.end_reason or "-",
-            str(len(r.call.sms)),
-            "passed" if r.passed else "[red]FAILED[/red]",
-        )
+        row = [r.call.plan.id, r.scenario.name, r.call.session.outcome or "-",
+               r.call.session.end_reason or "-", str(len(r.call.sms))]  # fmt: skip
+        if audio:
+            row.append(_misheard(r))
+        table.add_row(*row, "passed" if r.passed else "[red]FAILED[/red]")
     # Pipes and CI logs get a wide table rather than one wrapped into unreadable columns.
     Console(width=None if sys.stdout.isatty() else 140).print(table)
     if not all(r.passed for r in results):

@@ -7,7 +7,7 @@ understood, transitions, SMS, outcome).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -37,8 +37,8 @@ from ivr.dialplan.vocabulary import (
 )
 
 LineKind = Literal[
-    "robot", "play", "caller", "listen", "understood", "enter", "sms", "outcome", "transfer",
-    "hangup", "lookup", "problem",
+    "robot", "play", "caller", "heard", "listen", "understood", "enter", "sms", "outcome",
+    "transfer", "hangup", "lookup", "problem",
 ]  # fmt: skip
 
 LookupResolver = Callable[[Lookup], LookupFinished]
@@ -105,12 +105,19 @@ class SimulatedCall:
     def answer(self) -> list[Line]:
         return self.send(CallAnswered(self.answered_by))
 
-    def send(self, event: Event, heard_as: str | None = None) -> list[Line]:
-        """Feed one event (and the lookups it triggers); returns the new transcript lines."""
+    def send(
+        self, event: Event, heard_as: str | None = None, notes: Sequence[Line] = ()
+    ) -> list[Line]:
+        """Feed one event (and the lookups it triggers); returns the new transcript lines.
+
+        ``heard_as`` replaces the description of the caller's action; ``notes`` (how a
+        recognizer heard it) follow the caller's line, before the robot's reaction.
+        """
         start = len(self.lines)
         if not isinstance(event, CallAnswered | LookupFinished):
             text = heard_as or describe_event(event)
             self.lines.append(Line("caller", text, {"event": type(event).__name__}))
+        self.lines.extend(notes)
         pending: Event | None = event
         while pending is not None:
             self.session, outputs = step(self.plan, self.session, pending)

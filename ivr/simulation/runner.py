@@ -34,21 +34,30 @@ class ScenarioError(Exception):
     """The scenario cannot be run as written (not: the plan misbehaved)."""
 
 
-Ears = Callable[[Turn, Listen | None, Plan], tuple[Event, str | None]]
+@dataclass(frozen=True)
+class Heard:
+    """One caller turn as the robot received it."""
+
+    event: Event
+    caller: str | None = None  # the caller's transcript line; None: described from the event
+    notes: tuple[Line, ...] = ()  # what a recognizer made of it, shown under the caller's line
 
 
-def text_ears(turn: Turn, listening: Listen | None, plan: Plan) -> tuple[Event, str | None]:
+Ears = Callable[[Turn, Listen | None, Plan], Heard]
+
+
+def text_ears(turn: Turn, listening: Listen | None, plan: Plan) -> Heard:
     """Caller turns as text: what they say is taken as recognized with full confidence."""
     del listening, plan  # text needs no grammar and no language
     if turn.say is not None:
-        return SpeechRecognized(turn.say, 1.0), None
+        return Heard(SpeechRecognized(turn.say, 1.0))
     if turn.press is not None:
-        return KeysPressed(turn.press), None
+        return Heard(KeysPressed(turn.press))
     if turn.silence:
-        return NoInput(), None
+        return Heard(NoInput())
     if turn.hangup:
-        return CallerHungUp(), None
-    raise ScenarioError(f"audio turn {turn.audio!r}: run with --audio to use the recognizers")
+        return Heard(CallerHungUp())
+    raise ScenarioError(f"audio {turn.audio!r}: run with --audio to use the recognizers")
 
 
 @dataclass
@@ -74,6 +83,8 @@ class ScenarioResult:
             "transfer": self.call.transfer,
             "states": self.call.states,
             "intents": self.call.intents,
+            # ``--audio``: what the recognizer made of each spoken turn (also in the transcript)
+            "recognitions": [line.data for line in self.call.lines if line.kind == "heard"],
             "variables": session.variables,
             "transcript": [line.to_json() for line in self.call.lines],
         }
@@ -167,8 +178,12 @@ def run_scenario(
             result.failures.append(f"turn {n}: the call already ended ({call.session.end_reason})")
             break
         mark = len(call.lines)
-        event, heard = ears(turn, call.listening, plan)
-        _check_turn(n, turn, call.send(event, heard), result.failures)
+        try:
+            heard = ears(turn, call.listening, plan)
+        except ScenarioError as exc:
+            raise ScenarioError(f"turn {n}: {exc}") from exc
+        new = call.send(heard.event, heard.caller, heard.notes)
+        _check_turn(n, turn, new, result.failures)
     if not call.ended:
         call.send(CallerHungUp(), "hangs up (end of script)")
     if scripted is not None and scripted.missing:

@@ -10,6 +10,7 @@ _PREFIX = {
     "robot": "ROBOT   ",
     "play": "ROBOT   ",
     "caller": "CALLER  ",
+    "heard": "HEARD   ",
     "sms": "SMS     ",
     "listen": "        ",
     "understood": "        ",

@@ -8,18 +8,16 @@ answering machine, and — for a person — what they do, turn by turn, using th
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ivr.simulation.scenario import Scenario, Turn
-from ivr.speech.audio import TELEPHONY_RATE, duration_seconds, read_wav, resample
-from ivr.speech.tts import CALLER_RATE, CALLER_VARIANT, NATIVE_RATE, TtsService, default_service
+from ivr.simulation.voice import CallerVoice as CallerVoice  # re-exported for the simulator
+from ivr.speech.audio import TELEPHONY_RATE, duration_seconds
 from ivr.telephony.simulator_state import CallRecord
 
 AnswerMode = Literal["human", "machine", "no-answer", "busy", "failed"]
@@ -128,45 +126,6 @@ def dtmf_tone(key: str, seconds: float = 0.15) -> bytes:
 
 def silence(seconds: float) -> bytes:
     return bytes(2 * int(seconds * TELEPHONY_RATE))
-
-
-class CallerVoice:
-    """Turns a caller's ``say:`` and ``audio:`` turns into 8 kHz 16-bit PCM, off the event loop.
-
-    Speech is synthesized by the TTS service in a caller voice (another espeak-ng variant and
-    pace than the robot's), so that recognition tests are not tuned to the robot's own voice.
-    Audio files are looked up as given, then by name in ``audio_dirs`` (e.g. the FSDD folder).
-    """
-
-    def __init__(self, tts: TtsService | None, audio_dirs: Sequence[Path]) -> None:
-        self._tts = tts
-        self.audio_dirs = list(audio_dirs)
-
-    async def speak(self, text: str, language: str) -> bytes:
-        tts = self._tts or default_service()
-        pcm = await tts.synthesize(text, language, CALLER_RATE, CALLER_VARIANT)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, resample, pcm, NATIVE_RATE, TELEPHONY_RATE)
-
-    def find(self, name: str) -> Path:
-        path = Path(name)
-        if path.is_file():
-            return path
-        for directory in self.audio_dirs:
-            candidate = directory / name
-            if candidate.is_file():
-                return candidate
-        searched = ", ".join(str(d) for d in self.audio_dirs) or "no folders"
-        raise FileNotFoundError(f"caller audio {name!r} not found (searched {searched})")
-
-    async def load(self, name: str) -> bytes:
-        path = self.find(name)
-        return await asyncio.get_running_loop().run_in_executor(None, _read_telephone_audio, path)
-
-
-def _read_telephone_audio(path: Path) -> bytes:
-    pcm, rate = read_wav(path)
-    return resample(pcm, rate, TELEPHONY_RATE)
 
 
 class Caller:
