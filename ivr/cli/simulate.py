@@ -41,7 +41,6 @@ from ivr.simulation.runner import (
 from ivr.simulation.scenario import Scenario, load_scenario, scenario_files
 from ivr.simulation.transcript import format_lines
 from ivr.simulation.voice import CallerVoice
-from ivr.speech.tts import TtsService
 from ivr.web.recognition import OfflineRecognizer
 
 # Where ``audio:`` turns name their recordings when no --audio-dir is given: the spoken digits
@@ -83,13 +82,9 @@ class Hearing:
         if self.recognizer is None:
             yield text_ears
             return
-        # A speech engine of its own per scenario (started only if it speaks): espeak-ng's
-        # output depends on everything the same engine said before, and a scenario must sound,
-        # and be recognized, the same whether it runs alone or after others.
-        with TtsService() as tts:
-            # A scenario names its recordings relative to its own folder first.
-            voice = CallerVoice(tts, [script.parent, *self.audio_dirs])
-            yield AudioEars(self.recognizer, voice)
+        # A scenario names its recordings relative to its own folder first.
+        voice = CallerVoice([script.parent, *self.audio_dirs])
+        yield AudioEars(self.recognizer, voice)
 
 
 def _run(

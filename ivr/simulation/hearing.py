@@ -84,7 +84,7 @@ class AudioEars:
         audio_dirs: Sequence[Path] = (),
     ) -> None:
         self.recognizer = recognizer or OfflineRecognizer()
-        self.voice = voice or CallerVoice(None, audio_dirs)
+        self.voice = voice or CallerVoice(audio_dirs)
 
     def __call__(self, turn: Turn, listening: Listen | None, plan: Plan) -> Heard:
         if turn.say is None and turn.audio is None:

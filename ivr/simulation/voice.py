@@ -8,11 +8,20 @@ Twilio simulator's ``<Record>`` (async, on the simulator's event loop) and
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from ivr.speech.audio import TELEPHONY_RATE, read_wav, resample
-from ivr.speech.tts import CALLER_RATE, CALLER_VARIANT, NATIVE_RATE, TtsService, default_service
+from ivr.speech.tts import CALLER_RATE, CALLER_VARIANT, NATIVE_RATE, TtsService
+
+# espeak-ng's output depends on everything the same engine said before: the same sentence
+# rendered four times in a row gave four different waveforms (41,256 to 41,568 samples), which
+# was enough to flip a borderline "yes, I'll be there" from yes to "again" depending on test
+# order. So each distinct caller utterance is rendered once per process by a fresh engine,
+# and a caller says the same words the same way in every scenario, alone or after others.
+_SPOKEN: dict[tuple[str, str], bytes] = {}
+_SPOKEN_LOCK = threading.Lock()
 
 
 class CallerVoice:
@@ -24,23 +33,24 @@ class CallerVoice:
     up as given, then by name in ``audio_dirs`` (e.g. the FSDD folder).
     """
 
-    def __init__(self, tts: TtsService | None, audio_dirs: Sequence[Path]) -> None:
-        self._tts = tts
+    def __init__(self, audio_dirs: Sequence[Path]) -> None:
         self.audio_dirs = list(audio_dirs)
-
-    @property
-    def tts(self) -> TtsService:
-        return self._tts or default_service()
 
     def speak_sync(self, text: str, language: str) -> bytes:
         """Blocking: never call it on an event loop (see :meth:`speak`)."""
-        pcm = self.tts.synthesize_sync(text, language, CALLER_RATE, CALLER_VARIANT)
-        return resample(pcm, NATIVE_RATE, TELEPHONY_RATE)
+        key = (text, language)
+        with _SPOKEN_LOCK:
+            pcm = _SPOKEN.get(key)
+            if pcm is None:
+                with TtsService() as fresh:
+                    native = fresh.synthesize_sync(text, language, CALLER_RATE, CALLER_VARIANT)
+                pcm = _SPOKEN[key] = resample(native, NATIVE_RATE, TELEPHONY_RATE)
+        return pcm
 
     async def speak(self, text: str, language: str) -> bytes:
-        pcm = await self.tts.synthesize(text, language, CALLER_RATE, CALLER_VARIANT)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, resample, pcm, NATIVE_RATE, TELEPHONY_RATE)
+        return await asyncio.get_running_loop().run_in_executor(
+            None, self.speak_sync, text, language
+        )
 
     def find(self, name: str) -> Path:
         path = Path(name)

@@ -25,7 +25,6 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from ivr.speech.tts import TtsService
 from ivr.telephony.provider import CallStatus
 from ivr.telephony.simulator_api import build_rest_app
 from ivr.telephony.simulator_call import CallEnded, Jump, TwimlInterpreter
@@ -33,6 +32,7 @@ from ivr.telephony.simulator_http import WebhookClient
 from ivr.telephony.simulator_persona import CallerVoice, Persona
 from ivr.telephony.simulator_sms import SmsCenter, WebhookError
 from ivr.telephony.simulator_state import (
+    ApiRequest,
     CallRecord,
     MessageRecord,
     RecordingStore,
@@ -46,6 +46,7 @@ from ivr.telephony.simulator_state import (
 )
 
 __all__ = [
+    "ApiRequest",
     "CallRecord",
     "MessageRecord",
     "Persona",
@@ -76,7 +77,6 @@ class Simulator:
         *,
         api_base: str | None = None,
         default_persona: Persona | None = None,
-        tts: TtsService | None = None,
         audio_dirs: Sequence[Path] = (),
         settings: SimulatorSettings | None = None,
     ) -> None:
@@ -85,11 +85,12 @@ class Simulator:
         self.api_base = api_base.rstrip("/") if api_base else None
         self.default_persona = default_persona or Persona(when_script_ends="stay-silent")
         self.settings = settings or SimulatorSettings()
-        self.voice = CallerVoice(tts, audio_dirs)
+        self.voice = CallerVoice(audio_dirs)
         self.client = WebhookClient(auth_token, self.settings.webhook_timeout)
         self.calls: dict[str, CallRecord] = {}
         self.sms = SmsCenter(account_sid, self.client)
         self.recordings = RecordingStore()
+        self.api_requests: list[ApiRequest] = []  # every REST request, in order
         self._expected: defaultdict[str, deque[Persona]] = defaultdict(deque)
         self._assigned: dict[str, Persona] = {}
         self._tasks: set[asyncio.Task[None]] = set()

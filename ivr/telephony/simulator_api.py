@@ -20,6 +20,7 @@ import phonenumbers
 from aiohttp import web
 from multidict import MultiDict
 
+from ivr.telephony.simulator_state import ApiRequest
 from ivr.telephony.twilio import API_VERSION
 
 if TYPE_CHECKING:
@@ -79,6 +80,16 @@ async def _twilio_errors(request: web.Request, handler: Handler) -> web.StreamRe
         )
     except web.HTTPMethodNotAllowed:
         return _error_response(ApiError(405, 20004, "Method not allowed"))
+
+
+@web.middleware
+async def _log_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Remember every API request: tests read who placed or looked up which call."""
+    response = await handler(request)
+    _simulator(request).api_requests.append(
+        ApiRequest(request.method, request.path, response.status)
+    )
+    return response
 
 
 def _authenticate(request: web.Request) -> None:
@@ -265,7 +276,7 @@ async def delete_recording(request: web.Request) -> web.Response:
 
 
 def build_rest_app(simulator: Simulator) -> web.Application:
-    app = web.Application(middlewares=[_twilio_errors])
+    app = web.Application(middlewares=[_log_requests, _twilio_errors])
     app[_SIMULATOR] = simulator
     account = f"/{API_VERSION}/Accounts/{{account}}"
     app.router.add_post(f"{account}/Calls.json", create_call)

@@ -105,6 +105,15 @@ class WebhookExchange:
     elapsed: float = 0.0  # wall-clock seconds for the round trip
 
 
+@dataclass(frozen=True)
+class ApiRequest:
+    """One request the application made to the simulator's REST API, and the answer's status."""
+
+    method: str
+    path: str  # e.g. /2010-04-01/Accounts/AC.../Calls/CA....json
+    status: int
+
+
 @dataclass
 class Recording:
     """A caller's recording, served as 8 kHz 16-bit PCM WAV until it is deleted."""

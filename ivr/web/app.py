@@ -24,7 +24,6 @@ from ivr.outbound.result_webhooks import ResultWebhooks
 from ivr.outbound.scheduler import Scheduler
 from ivr.outbound.service import NotificationService
 from ivr.speech.prompts import PromptCache
-from ivr.speech.tts import default_service
 from ivr.store import Store
 from ivr.store.db import normalize_database_url, sqlite_file
 from ivr.telephony.provider import Provider
@@ -103,7 +102,6 @@ def _with_simulator(
         settings.twilio_account_sid or "",
         settings.twilio_auth_token or "",
         api_base=settings.twilio_api_base,
-        tts=default_service(),
         audio_dirs=[settings.audio_dir, *parts.simulator_audio],
     )
     app.add_subapp("/simulator", simulator.rest_app())

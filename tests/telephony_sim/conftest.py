@@ -9,7 +9,7 @@ the simulator sent was not validly signed.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,6 @@ from aiohttp.test_utils import TestServer
 from twilio.request_validator import RequestValidator
 
 from ivr.speech.audio import TELEPHONY_RATE, mulaw_wav, write_wav
-from ivr.speech.tts import TtsService
 from ivr.telephony.simulator import Simulator, SimulatorSettings
 from tests.conftest import FSDD
 
@@ -100,13 +99,6 @@ class FakeIvr:
         return app
 
 
-@pytest.fixture(scope="session")
-def tts() -> Iterator[TtsService]:
-    service = TtsService()
-    yield service
-    service.close()
-
-
 @pytest.fixture
 async def ivr(aiohttp_server: ServerFactory) -> AsyncIterator[FakeIvr]:
     fake = FakeIvr()
@@ -123,8 +115,8 @@ def settings() -> SimulatorSettings:
 
 
 @pytest.fixture
-async def simulator(tts: TtsService, settings: SimulatorSettings) -> AsyncIterator[Simulator]:
-    sim = Simulator(ACCOUNT_SID, AUTH_TOKEN, tts=tts, audio_dirs=[FSDD], settings=settings)
+async def simulator(settings: SimulatorSettings) -> AsyncIterator[Simulator]:
+    sim = Simulator(ACCOUNT_SID, AUTH_TOKEN, audio_dirs=[FSDD], settings=settings)
     await sim.start()
     yield sim
     await sim.close()

@@ -35,7 +35,7 @@ async def slow_server(tmp_path: Path, aiohttp_server: AiohttpServer) -> AsyncIte
 
 async def caller_says(server: Server, text: str) -> dict[str, str]:
     """Put the caller's recording at the provider; the record webhook's form for it."""
-    pcm = await CallerVoice(None, []).speak(text, "en-US")  # 8 kHz, in a caller's voice
+    pcm = await CallerVoice([]).speak(text, "en-US")  # 8 kHz, in a caller's voice
     server.twilio.recordings[RECORDING_SID] = write_wav(None, pcm, 8000)
     return {
         "CallSid": CALL_SID,
