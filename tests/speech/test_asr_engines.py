@@ -94,7 +94,7 @@ def test_pocketsphinx_recognizes_real_human_digits(sphinx: PocketSphinxRecognize
     files = sorted(FSDD.glob("*_jackson_[0-2].wav")) + sorted(FSDD.glob("*_george_[0-2].wav"))
     assert len(files) == 60
     correct = sum(sphinx.recognize(*read_wav(f), grammar).digits == f.name[0] for f in files)
-    assert correct >= 42, f"{correct}/60 FSDD digits"  # measured 49/60; the floor leaves room
+    assert correct >= 42, f"{correct}/60 FSDD digits"  # measured 48/60; the floor leaves room
 
 
 def test_pocketsphinx_digit_sequence_from_concatenated_recordings(
