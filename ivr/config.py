@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ivr.dialplan.durations import Duration
 from ivr.outbound.policy import PolicySettings, parse_call_window, parse_frequency_cap
+from ivr.speech.models import is_model_dir
 
 PREFIX = "IVR_"
 DEFAULT_DATABASE_URL = "sqlite:///var/ivr.db"
@@ -56,6 +57,9 @@ class Settings(BaseModel):
     recording_retention: Literal["delete", "keep"] = "delete"
     sms_help_text: str = DEFAULT_HELP_TEXT
     plan_variables: dict[str, dict[str, str]] = {}
+    # Vosk model directories per language ({"ru": "/srv/models/vosk-model-small-ru-0.22"}):
+    # looked at before installed packages, $VOSK_MODEL_PATH and ~/.cache/vosk.
+    vosk_models: dict[str, Path] = {}
     # Outbound notifications (see ivr/outbound/policy.py for what each rule does).
     call_window: str = "09:00-21:00"
     optional_call_window: str = "10:00-20:00"
@@ -83,6 +87,16 @@ class Settings(BaseModel):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("vosk_models")
+    @classmethod
+    def _model_dirs(cls, value: dict[str, Path]) -> dict[str, Path]:
+        for language, path in value.items():
+            if not is_model_dir(path.expanduser()):
+                raise ValueError(
+                    f"{language}: {path} is not a Vosk model directory (am/final.mdl, conf/)"
+                )
+        return {language: path.expanduser() for language, path in value.items()}
 
     @model_validator(mode="after")
     def _twilio_needs_credentials(self) -> Settings:
@@ -148,11 +162,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     for field in Settings.model_fields:
         if (value := env.get(_env_name(field))) is not None and value != "":
             values[field] = value
-    if isinstance(raw := values.get("plan_variables"), str):
-        try:
-            values["plan_variables"] = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"IVR_PLAN_VARIABLES: not JSON ({exc})") from exc
+    for field in ("plan_variables", "vosk_models"):
+        if isinstance(raw := values.get(field), str):
+            try:
+                values[field] = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{_env_name(field)}: not JSON ({exc})") from exc
     try:
         return Settings.model_validate(values)
     except ValidationError as exc:

