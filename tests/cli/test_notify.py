@@ -173,12 +173,13 @@ def test_import_in_batches_keeps_the_good_rows_of_a_batch_with_a_bad_one(
     csv_file = tmp_path / "batches.csv"
     csv_file.write_text(
         "to,name,clinic,when,idempotency_key\n"
-        f"{numbers[0]},A,S,2031-01-01T10:00,k0\n"  # row 2; batch 1 is rows 2-4
+        # The key has quotes: the keys to look up go into the SQL as literals.
+        f'{numbers[0]},A,S,2031-01-01T10:00,"it\'s ""k0"""\n'  # row 2; batch: rows 2-4
         f"{numbers[1]},B,S,someday,\n"  # row 3: a bad time
         f"{numbers[2]},C,S,2031-01-01T10:00,\n"
         f"{numbers[3]},D,S,2031-01-01T10:00,\n"  # row 5; batch 2 is rows 5-7
         f"{numbers[4]},E,S,2031-01-01T10:00,\n"  # row 6: refused by the database
-        f"{numbers[5]},F,S,2031-01-01T10:00,k0\n"  # row 7: the key of row 2
+        f'{numbers[5]},F,S,2031-01-01T10:00,"it\'s ""k0"""\n'  # row 7: row 2's key
         f"{numbers[6]},G,S,2031-01-01T10:00,\n",  # row 8; batch 3
         encoding="utf-8",
     )
@@ -194,6 +195,21 @@ def test_import_in_batches_keeps_the_good_rows_of_a_batch_with_a_bad_one(
     ]
     # The good rows of both batches with a bad row are kept, listed in the file's order.
     assert [item["to"] for item in listed(env)] == [numbers[0], numbers[2], numbers[3], numbers[6]]
+    assert listed(env)[0]["idempotency_key"] == 'it\'s "k0"'
+    # Again: both rows with the key find it (rows without a key are new notifications).
+    again = ivr(env, "notify", "import", str(csv_file), "--plan", "appointment_reminder")
+    assert again.output.splitlines()[-1] == "7 rows: created 3, already existed 2, rejected 2"
+    # As with `notify send`, a row whose key exists is that notification, checked no further.
+    keyed = tmp_path / "keyed.csv"
+    keyed.write_text(
+        f'to,name,clinic,when,idempotency_key\n{ANNA},A,S,someday,"it\'s ""k0"""\n',
+        encoding="utf-8",
+    )
+    result = ivr(env, "notify", "import", str(keyed), "--plan", "appointment_reminder")
+    assert (result.exit_code, result.output) == (
+        0,
+        "1 rows: created 0, already existed 1, rejected 0\n",
+    )
 
 
 @pytest.mark.parametrize(
