@@ -9,7 +9,11 @@ Nothing lost, nothing twice:
 - after a restart, ``reconcile`` asks the provider (``GET Calls/{sid}.json``) how in-flight
   attempts ended instead of dialing them again; an attempt the provider never confirmed
   counts as failed once ``unconfirmed_call_grace`` has passed (its status callback, which
-  carries our reference, would have said otherwise).
+  carries our reference, would have said otherwise);
+- a fallback SMS is recorded ``scheduled`` with the end and moved to ``queued`` in a commit
+  of its own just before it is handed to the provider: one still ``scheduled`` after a
+  restart was certainly never sent and goes out then, one ``queued`` without a sid may have
+  been, and is not sent again (at most once).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from ivr.store import (
     NotificationRecord,
     NotificationStatus,
     SmsRecord,
+    SmsStatus,
     Transaction,
 )
 from ivr.telephony.provider import ProviderError
@@ -56,6 +61,8 @@ log = logging.getLogger(__name__)
 UNREACHED = "unreached"
 INCOMPLETE = "incomplete"  # answered, but the plan reached no outcome (the caller hung up)
 SMS_ONLY = "sms_sent"
+# Seconds after which a fallback SMS still not handed to the provider was left by a crash.
+UNSENT_SMS_GRACE = 10.0
 
 
 class Scheduler:
@@ -217,7 +224,7 @@ class Scheduler:
         if (change := opt_out_for_outcome(outcome, n.category, self.policy)) is not None:
             await apply_opt_out(tx, n.to_number, change)
         sms = plan if outcome == VOICEMAIL else None
-        return await self._finish(tx, n, NotificationStatus.DONE, outcome, sms=sms)
+        return await self._finish(tx, n, NotificationStatus.DONE, outcome, sms=sms, call=call.id)
 
     async def _unreached(
         self,
@@ -237,15 +244,15 @@ class Scheduler:
         )
         if at is not None:
             await tx.notifications.change(
-                n.id, None, status=NotificationStatus.SCHEDULED.value, next_attempt_at=at,
-                active_call_id=None,
+                n.id, None, active_call=call.id, status=NotificationStatus.SCHEDULED.value,
+                next_attempt_at=at, active_call_id=None,
             )  # fmt: skip
             return None
         sms = None
         if plan is not None:
             decision = decide(self._facts(n, plan, Channel.SMS), contact, self.policy, self.now())
             sms = plan if isinstance(decision, SendSms | CallNow) else None
-        return await self._finish(tx, n, NotificationStatus.DONE, UNREACHED, sms=sms)
+        return await self._finish(tx, n, NotificationStatus.DONE, UNREACHED, sms=sms, call=call.id)
 
     async def _finish(
         self,
@@ -256,16 +263,20 @@ class Scheduler:
         reason: str | None = None,
         code: str | None = None,
         sms: Plan | None = None,
+        call: str | None = None,
     ) -> SmsRecord | None:
         """End ``n`` once, recording its fallback SMS and result webhook in the same commit.
 
+        ``call``: the attempt whose end this is; nothing happens unless it is still the
+        notification's attempt in progress. Without it, ``n`` must still be leased by this
+        worker (a lease that ran out may have gone to another, which may be dialing it).
         Returns the SMS to hand to the provider once the caller's transaction has committed.
         """
         text = self._fallback_text(n, sms) if sms is not None else None
         channels = sorted({*n.channels_used, Channel.SMS.value}) if text else None
         finished = await tx.notifications.finish(
             n.id, status, outcome=outcome, skipped_code=code, skipped_reason=reason,
-            channels_used=channels,
+            channels_used=channels, active_call=call, owner=None if call else self.owner,
         )  # fmt: skip
         if not finished:
             return None
@@ -275,7 +286,7 @@ class Scheduler:
             return None
         return await tx.sms.create(
             direction=Direction.OUTBOUND, from_number=self.s.settings.caller_id,
-            to_number=n.to_number, body=text, notification_id=n.id,
+            to_number=n.to_number, body=text, notification_id=n.id, status=SmsStatus.SCHEDULED,
         )  # fmt: skip
 
     def _fallback_text(self, n: NotificationRecord, plan: Plan) -> str | None:
@@ -288,7 +299,12 @@ class Scheduler:
         return text
 
     async def _send(self, message: SmsRecord | None) -> None:
-        if message is not None:
+        """Hand a recorded fallback SMS to the provider, unless someone already did."""
+        if message is None:
+            return
+        async with self.s.store.transaction() as tx:
+            mine = await tx.sms.update_status(SmsStatus.QUEUED, ref=message.id)
+        if mine:
             await self.calls.send_sms(message)
 
     # -- after a restart --------------------------------------------------------------------
@@ -300,6 +316,11 @@ class Scheduler:
         async with self.s.store.read() as tx:
             stale = await tx.notifications.in_progress(quiet_since)
             calls = [await tx.calls.get(n.active_call_id) for n in stale if n.active_call_id]
+            # A live process hands its SMS over within milliseconds of recording them.
+            unsent = await tx.sms.unsent(self.now() - timedelta(seconds=UNSENT_SMS_GRACE))
+        for message in unsent:
+            log.info("reconciled SMS %s: recorded but never sent, sending it now", message.id)
+            await self._send(message)
         for call in calls:
             if call is None:
                 continue
@@ -308,6 +329,7 @@ class Scheduler:
             elif call.provider_sid is not None:
                 await self._ask_provider(call)
             elif call.created_at < self.now() - timedelta(seconds=settings.unconfirmed_call_grace):
+                log.info("reconciled call %s: never confirmed by the provider, failed", call.id)
                 async with self.s.store.transaction() as tx:
                     await tx.calls.update_status(CallStatus.FAILED, ref=call.id)
                     await tx.events.append(
@@ -322,6 +344,7 @@ class Scheduler:
         except ProviderError as exc:
             log.warning("reconcile %s: %s", call.id, exc)
             return
+        log.info("reconciled call %s (%s): the provider says %s", call.id, info.sid, info.status)
         if info.status in {status.value for status in FINAL_CALL_STATUSES}:
             await self.calls.on_status(
                 call.id, call.provider_sid, info.status, info.answered_by, info.duration

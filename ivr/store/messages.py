@@ -175,6 +175,17 @@ class SmsRepository:
         rows = (await self._session.execute(statement)).mappings()
         return [SmsRecord.of(row) for row in rows]
 
+    async def unsent(self, created_before: datetime) -> list[SmsRecord]:
+        """Outbound messages still ``scheduled``: recorded, never handed to the provider."""
+        columns = SMS_MESSAGES.c
+        statement = select(SMS_MESSAGES).where(
+            columns.direction == Direction.OUTBOUND.value,
+            columns.status == SmsStatus.SCHEDULED.value,
+            columns.created_at < created_before,
+        )
+        rows = (await self._session.execute(statement.order_by(columns.created_at))).mappings()
+        return [SmsRecord.of(row) for row in rows]
+
     async def _one(self, condition: ColumnElement[bool]) -> SmsRecord | None:
         statement = select(SMS_MESSAGES).where(condition)
         row = (await self._session.execute(statement)).mappings().first()

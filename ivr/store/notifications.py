@@ -245,13 +245,30 @@ class NotificationRepository:
         rows = (await self._session.execute(statement)).mappings()
         return sorted((NotificationRecord.of(r) for r in rows), key=_due_order)
 
-    async def change(self, notification_id: str, owner: str | None, **values: Any) -> bool:
-        """Update a notification that is not final (and, with ``owner``, still leased by it)."""
+    async def change(
+        self,
+        notification_id: str,
+        owner: str | None,
+        *,
+        active_call: str | None = None,
+        **values: Any,
+    ) -> bool:
+        """Update a notification that is not final (and, with ``owner``, still leased by it).
+
+        With ``active_call`` only while that call is its attempt in progress: whoever reacts
+        to the end of an attempt (its status callback, or a reconciler acting on what it read
+        a moment ago) must not touch a newer attempt placed meanwhile.
+        """
         statement = update(NOTIFICATIONS).where(
             NOTIFICATIONS.c.id == notification_id, NOTIFICATIONS.c.status.not_in(_FINAL)
         )
         if owner is not None:
             statement = statement.where(NOTIFICATIONS.c.lease_owner == owner)
+        if active_call is not None:
+            statement = statement.where(
+                NOTIFICATIONS.c.status == NotificationStatus.IN_PROGRESS.value,
+                NOTIFICATIONS.c.active_call_id == active_call,
+            )
         statement = statement.values(updated_at=utcnow(), **values)
         return rowcount(await self._session.execute(statement)) == 1
 
@@ -264,14 +281,21 @@ class NotificationRepository:
         skipped_code: str | None = None,
         skipped_reason: str | None = None,
         channels_used: list[str] | None = None,
+        active_call: str | None = None,
+        owner: str | None = None,
     ) -> bool:
-        """Make the notification final; True only for the one call that did (ends exactly once)."""
+        """Make the notification final; True only for the one call that did (ends exactly once).
+
+        ``active_call`` and ``owner``: only while that call is its attempt in progress, or
+        while that worker leases it (see ``change``).
+        """
         if status not in FINAL_NOTIFICATION_STATUSES:
             raise ValueError(f"{status} is not a final notification status")
         now = utcnow()
         return await self.change(
             notification_id,
-            None,
+            owner,
+            active_call=active_call,
             status=status.value,
             outcome=outcome,
             skipped_code=skipped_code,

@@ -84,6 +84,22 @@ async def test_a_notification_finishes_once_and_cancels_only_before_it_starts(st
     assert finished.finished_at is not None
 
 
+async def test_the_end_of_an_old_attempt_leaves_a_newer_one_alone(store: Store) -> None:
+    in_progress = NotificationStatus.IN_PROGRESS.value
+    async with store.transaction() as tx:
+        n, _ = await tx.notifications.create(new())
+        # Attempt 1 ended and attempt 2 is under way when a late reaction to attempt 1 comes.
+        assert await tx.notifications.change(n.id, None, status=in_progress, active_call_id="c2")
+        assert not await tx.notifications.change(
+            n.id, None, active_call="c1", status=NotificationStatus.SCHEDULED.value
+        )
+        assert not await tx.notifications.finish(n.id, NotificationStatus.DONE, active_call="c1")
+        assert await tx.notifications.finish(n.id, NotificationStatus.DONE, active_call="c2")
+        ended = await tx.notifications.get(n.id)
+    assert ended is not None
+    assert ended.status is NotificationStatus.DONE
+
+
 async def test_pages_filters_and_deliveries(store: Store) -> None:
     async with store.transaction() as tx:
         made = [(await tx.notifications.create(new(to=f"+1202555{n:04d}")))[0] for n in range(5)]
