@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -115,8 +115,33 @@ def create_engine(url: str | URL) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         event.listen(engine.sync_engine, "begin", _begin_sqlite_write_transaction)
         return engine
-    # pre_ping: a pooled connection may have died with a PostgreSQL restart or failover.
-    return create_async_engine(normalized, pool_pre_ping=True)
+    engine = create_async_engine(normalized)
+    event.listen(engine.sync_engine, "checkin", _remember_checkin)
+    event.listen(engine.sync_engine, "checkout", _ping_if_idle)
+    return engine
+
+
+# A pooled connection may have died with a PostgreSQL restart or failover; one that sat idle
+# longer than this is pinged before use. Not every checkout: asyncpg's ping is three round
+# trips (BEGIN, a query, ROLLBACK), a third of the traffic of a busy server's short
+# transactions, and a connection back in use within seconds is as alive as a pinged one.
+PING_AFTER_IDLE_SECONDS = 2.0
+_CHECKED_IN = "ivr_checked_in"
+
+
+def _remember_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_CHECKED_IN] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+    idle_since = record.info.get(_CHECKED_IN)
+    if idle_since is None or time.monotonic() - idle_since <= PING_AFTER_IDLE_SECONDS:
+        return  # new, or used a moment ago
+    try:
+        dbapi_connection.ping()
+    except Exception as exc:
+        # The pool discards this connection and checks out (or opens) another.
+        raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

@@ -7,7 +7,9 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import URL
 
 from ivr.store import (
     CallEventRecord,
@@ -19,6 +21,7 @@ from ivr.store import (
     OptOutSource,
     SmsRecord,
     Store,
+    db,
 )
 from ivr.store.models import Base, Call, CallEvent, OptOut, SmsMessage, UTCDateTime
 from tests.store.samples import CALLER, ROBOT, create_call
@@ -171,3 +174,18 @@ async def test_a_read_does_not_wait_for_a_writer(store: Store) -> None:
         reader_done.set()
 
     await asyncio.gather(slow_writer(), reader())
+
+
+async def test_a_connection_that_died_while_idle_is_replaced(
+    postgres_migrated_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a PostgreSQL restart does to the pool: its idle connections are gone.
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    async with Store(db.create_engine(postgres_migrated_url)) as store:
+        async with store.read() as tx:
+            pid = (await tx.session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        async with Store(db.create_engine(postgres_migrated_url)) as admin, admin.read() as tx:
+            await tx.session.execute(text(f"SELECT pg_terminate_backend({int(pid)})"))
+        async with store.read() as tx:
+            again = (await tx.session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    assert again != pid
