@@ -102,8 +102,8 @@ class Scheduler:
         """Process one batch of due notifications; returns how many were claimed."""
         settings = self.s.settings
         async with self.s.store.transaction() as tx:
-            counts = await tx.notifications.count_by_status()
-            free = settings.max_concurrent_calls - counts.get(NotificationStatus.IN_PROGRESS, 0)
+            live = await tx.notifications.count(NotificationStatus.IN_PROGRESS)
+            free = settings.max_concurrent_calls - live
             claimed = await tx.notifications.claim_due(
                 self.owner, self.now(), min(free, 50), settings.lease
             )
@@ -207,10 +207,12 @@ class Scheduler:
             )
             if call is None or n is None or n.is_final or n.active_call_id != call.id:
                 return
-            contact = await self._contact(tx, n)
+            # Only a retry or the fallback SMS needs the contact's facts (three queries).
+            reached = call.status == CallStatus.COMPLETED
+            contact = None if reached else await self._contact(tx, n)
         plan = self.s.plan(n.plan_id)
         async with self.s.store.transaction() as tx:
-            if call.status == CallStatus.COMPLETED:
+            if contact is None:
                 message = await self._reached(tx, n, call, plan)
             else:
                 message = await self._unreached(tx, n, call, plan, contact)

@@ -108,10 +108,12 @@ async def test_pages_filters_and_deliveries(store: Store) -> None:
         second = await tx.notifications.page(limit=2, after=first[-1].id)
         done = await tx.notifications.page(status="done")
         counts = await tx.notifications.count_by_status()
+        scheduled = await tx.notifications.count(NotificationStatus.SCHEDULED)
         delivered = await tx.notifications.delivered_since("+12025550000", NOW, exclude="x")
     assert [n.id for n in first + second] == [n.id for n in made[:4]]
     assert [n.id for n in done] == [made[0].id]
     assert counts == {"done": 1, "scheduled": 4}
+    assert scheduled == 4
     assert [category for category, _ in delivered] == ["transactional"]
 
 
