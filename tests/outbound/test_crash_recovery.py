@@ -163,6 +163,9 @@ def check_campaign(
     assert set(placed) <= set(calls_by_ref), "the simulator saw calls the database does not know"
     per_number = Counter(call.to for call in sim.calls.values())
     for n in after.notifications:
+        # Attempt k of a notification is its k-th call row (the row and the count are one
+        # commit), so one POST per row is one call per (notification, attempt).
+        assert len(after.calls_of(n["id"])) == n["attempts"], n
         dialed = sum(1 for c in after.calls_of(n["id"]) if c["id"] in placed)
         assert per_number[n["to_number"]] == dialed <= n["attempts"] <= MAX_ATTEMPTS, (n, logs)
         # Every attempt ended (none left in flight) and each sid is the simulator's one call.
@@ -178,11 +181,11 @@ def check_campaign(
     assert max(texts.values(), default=0) <= 1, texts
     outbound = [m for m in after.sms if m["direction"] == "outbound"]
     recorded = Counter(m["notification_id"] for m in outbound)
-    unconfirmed = {m["notification_id"] for m in outbound if m["provider_sid"] is None}
+    no_sid = {m["notification_id"] for m in outbound if m["provider_sid"] is None}
     for n in after.notifications:
         wants_sms = "sms" in n["channels_used"]
         assert recorded[n["id"]] == int(wants_sms), n
-        if n["id"] not in unconfirmed:
+        if n["id"] not in no_sid:
             assert texts[n["to_number"]] == int(wants_sms), (n, logs)
     assert all(m["status"] != "scheduled" for m in outbound), "an SMS was never handed over"
 
@@ -217,7 +220,7 @@ def check_campaign(
         "calls_placed": len(sim.calls),
         "attempts": sum(n["attempts"] for n in after.notifications),
         "sms": sum(texts.values()),
-        "sms_without_sid": len(unconfirmed),
+        "sms_without_sid": len(no_sid),
         "webhooks_repeated": len(repeated),
         "outcomes": dict(Counter(n["outcome"] for n in after.notifications)),
     }
