@@ -65,6 +65,10 @@ SMS_ONLY = "sms_sent"
 UNSENT_SMS_GRACE = 10.0
 
 
+# Seconds the provider's clock may be behind ours (its timestamps are whole seconds too).
+PROVIDER_CLOCK_SKEW = 2.0
+
+
 class Scheduler:
     def __init__(self, calls: CallService, owner: str) -> None:
         self.calls = calls
@@ -330,6 +334,8 @@ class Scheduler:
                 await self.on_call_ended(call.id)
             elif call.provider_sid is not None:
                 await self._ask_provider(call)
+            elif (found := await self._find_unconfirmed(call)) is not None:
+                await self._ask_provider(found)
             elif call.created_at < self.now() - timedelta(seconds=settings.unconfirmed_call_grace):
                 log.info("reconciled call %s: never confirmed by the provider, failed", call.id)
                 async with self.s.store.transaction() as tx:
@@ -338,6 +344,38 @@ class Scheduler:
                         call.id, "error", {"never confirmed by the provider": True}
                     )
                 await self.on_call_ended(call.id)
+
+    async def _find_unconfirmed(self, call: CallRecord) -> CallRecord | None:
+        """The provider's call for an attempt whose create was never confirmed, if it placed one.
+
+        A crash between the provider's answer and our commit of its sid (or a create that timed
+        out) leaves an attempt without a sid; if the status callbacks were lost as well, only
+        the provider knows the call exists. A call to the same number, created since the attempt
+        was recorded and known to no other attempt, is this attempt's: adopt its sid rather than
+        fail the attempt and dial the person a second time.
+        """
+        since = call.created_at - timedelta(seconds=PROVIDER_CLOCK_SKEW)
+        try:
+            listed = await self.s.provider.find_calls(call.to_number, since)
+        except ProviderError as exc:
+            log.warning("reconcile %s: cannot list calls to %s: %s", call.id, call.to_number, exc)
+            return None
+        async with self.s.store.read() as tx:
+            unknown = [info for info in listed if await tx.calls.get_by_sid(info.sid) is None]
+        if len(unknown) != 1:
+            if unknown:
+                log.warning("reconcile %s: %d unknown calls to %s: adopting none",
+                            call.id, len(unknown), call.to_number)  # fmt: skip
+            return None
+        async with self.s.store.transaction() as tx:
+            adopted = await tx.calls.set_sid(call.id, unknown[0].sid)
+            if adopted:
+                await tx.events.append(call.id, "reconciled", {"adopted_sid": unknown[0].sid})
+            found = await tx.calls.get(call.id)
+        if not adopted or found is None:
+            return None
+        log.info("reconciled call %s: the provider placed it as %s", call.id, unknown[0].sid)
+        return found
 
     async def _ask_provider(self, call: CallRecord) -> None:
         assert call.provider_sid is not None

@@ -14,6 +14,7 @@ exist. Sending it again could ring a person twice, so the caller must reconcile 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol, get_args
 
 CallStatus = Literal[
@@ -64,6 +65,7 @@ class CallInfo:
     direction: str
     duration: int | None = None
     answered_by: str | None = None
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,11 @@ class Provider(Protocol):
 
     async def get_call(self, call_sid: str) -> CallInfo:
         """The call's current state (reconciliation after a crash or an ambiguous create)."""
+        ...
+
+    async def find_calls(self, to: str, since: datetime) -> list[CallInfo]:
+        """Calls to ``to`` created at or after ``since``, newest first: how an attempt whose
+        create was never confirmed (a crash, a timeout) is found instead of dialed again."""
         ...
 
     async def fetch_recording(self, recording_url: str) -> bytes:

@@ -202,6 +202,19 @@ async def create_call(request: web.Request) -> web.Response:
     return web.json_response(call.to_json(), status=201)
 
 
+async def list_calls(request: web.Request) -> web.Response:
+    """``GET Calls.json?To=...``: newest first, one page (``PageSize``, default 50)."""
+    to = request.query.get("To")
+    try:
+        size = int(request.query.get("PageSize", "50"))
+    except ValueError:
+        raise ApiError(400, 20001, "PageSize must be a number") from None
+    calls = [c for c in _simulator(request).calls.values() if to is None or c.to == to]
+    calls.sort(key=lambda c: c.created, reverse=True)
+    page = [c.to_json() for c in calls[: max(1, min(size, 1000))]]
+    return web.json_response({"calls": page, "page": 0, "page_size": len(page)})
+
+
 async def fetch_call(request: web.Request) -> web.Response:
     call = _simulator(request).calls.get(request.match_info["sid"])
     if call is None:
@@ -280,6 +293,7 @@ def build_rest_app(simulator: Simulator) -> web.Application:
     app[_SIMULATOR] = simulator
     account = f"/{API_VERSION}/Accounts/{{account}}"
     app.router.add_post(f"{account}/Calls.json", create_call)
+    app.router.add_get(f"{account}/Calls.json", list_calls)
     app.router.add_get(f"{account}/Calls/{{sid}}.json", fetch_call)
     app.router.add_post(f"{account}/Calls/{{sid}}.json", update_call)
     app.router.add_post(f"{account}/Messages.json", create_message)

@@ -57,6 +57,8 @@ DEFAULT_API_BASE = "https://api.twilio.com"
 API_VERSION = "2010-04-01"
 CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
 _JSON_LIMIT = 1024 * 1024
+# Calls to one number since an attempt was recorded: a handful at most.
+FIND_PAGE_SIZE = 50
 _FORM = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
 _JSON = {"Accept": "application/json"}
 
@@ -198,6 +200,17 @@ class TwilioRestClient:
             return _call_info(json.loads(reply.body))
         except ValueError as exc:
             raise ProviderError(f"{what}: unreadable answer ({exc})", retryable=False) from exc
+
+    async def find_calls(self, to: str, since: datetime) -> list[CallInfo]:
+        # Twilio filters by number; its date filters are whole days, so the moment is ours.
+        query = urlencode({"To": to, "PageSize": str(FIND_PAGE_SIZE)})
+        what = f"listing calls to {to}"
+        reply = await self._send("GET", f"{self._account}/Calls.json?{query}", what)
+        try:
+            calls = [_call_info(item) for item in _list(json.loads(reply.body), "calls")]
+        except ValueError as exc:
+            raise ProviderError(f"{what}: unreadable answer ({exc})", retryable=False) from exc
+        return [c for c in calls if c.created_at is None or c.created_at >= since]
 
     async def fetch_recording(self, recording_url: str) -> bytes:
         try:
@@ -406,7 +419,26 @@ def _call_info(data: object) -> CallInfo:
         direction=_text(call, "direction", required=False),
         duration=_optional_int(call, "duration"),
         answered_by=answered_by if isinstance(answered_by, str) else None,
+        created_at=_optional_time(call, "date_created"),
     )
+
+
+def _optional_time(data: Mapping[str, object], key: str) -> datetime | None:
+    """Twilio's RFC 2822 timestamps (``Tue, 24 Nov 2026 10:00:00 +0000``)."""
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{key}: {value!r} is not an RFC 2822 time") from exc
+
+
+def _list(data: object, key: str) -> list[object]:
+    items = _object(data).get(key)
+    if not isinstance(items, list):
+        raise ValueError(f"{key}: missing or not a list")
+    return items
 
 
 def _message_info(data: object) -> MessageInfo:
