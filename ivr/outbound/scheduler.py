@@ -306,12 +306,8 @@ class Scheduler:
 
     async def _send(self, message: SmsRecord | None) -> None:
         """Hand a recorded fallback SMS to the provider, unless someone already did."""
-        if message is None:
-            return
-        async with self.s.store.transaction() as tx:
-            mine = await tx.sms.update_status(SmsStatus.QUEUED, ref=message.id)
-        if mine:
-            await self.calls.send_sms(message)
+        if message is not None:
+            await self.calls.send_recorded_sms(message)
 
     # -- after a restart --------------------------------------------------------------------
 

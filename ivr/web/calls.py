@@ -350,14 +350,27 @@ class CallService:
                     body=text,
                     call_ref=call.id,
                     notification_id=call.notification_id,
+                    status=SmsStatus.SCHEDULED,
                 )
                 for text in sms
             ]
         for message in messages:
-            self.in_background(self.send_sms(message))
+            self.in_background(self.send_recorded_sms(message))
         return twiml
 
     # -- SMS, status, housekeeping ----------------------------------------------------------
+
+    async def send_recorded_sms(self, message: SmsRecord) -> None:
+        """Send a message recorded ``scheduled``, unless someone already took it.
+
+        Taking it (scheduled -> queued) is committed before the provider is asked: a crash
+        before that leaves it ``scheduled`` for the scheduler's reconcile to send; after it,
+        the message may have reached the provider and is never sent again (at most once).
+        """
+        async with self.s.store.transaction() as tx:
+            mine = await tx.sms.update_status(SmsStatus.QUEUED, ref=message.id)
+        if mine:
+            await self.send_sms(message)
 
     async def send_sms(self, message: SmsRecord) -> None:
         """Hand a recorded message to the provider and record its sid (or why it failed)."""

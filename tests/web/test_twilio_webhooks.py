@@ -6,8 +6,11 @@ import re
 import xml.etree.ElementTree as ET
 
 import aiohttp
+import pytest
 
+from ivr.outbound import scheduler
 from ivr.speech.audio import inspect_wav
+from ivr.web.app import OUTBOUND
 from tests.telephony.fake_twilio_api import ACCOUNT
 from tests.web.conftest import CALLER, SHOP_LINE, Server
 
@@ -240,3 +243,31 @@ async def test_plan_sms_is_recorded_then_sent(server: Server) -> None:
         [message] = await tx.sms.list_for(call_ref=call.id)
     assert message.provider_sid is not None
     assert message.status == "queued"
+
+
+async def test_plan_sms_lost_to_a_crash_is_sent_once_by_reconcile(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    variables = {"name": "Sam", "company": "Parcelly", "order": "58213",
+                 "slot_start": "2026-11-25T14:00", "slot_end": "2026-11-25T16:00"}  # fmt: skip
+    call = await server.calls.place_call("+12025550145", "delivery_notice", variables)
+    form = {"CallSid": call.provider_sid or "", "AccountSid": ACCOUNT, "From": "+12025550100",
+            "To": "+12025550145", "CallStatus": "in-progress"}  # fmt: skip
+    doc = await twiml(await server.post(f"/twilio/voice?call={call.id}", form))
+    # The process dies right after the turn's commit: the SMS is recorded, never handed over.
+    monkeypatch.setattr(server.calls, "in_background", lambda work: work.close())
+    await twiml(await server.post(path_of(action(doc, "Gather"), server), {**form, "Digits": "2"}))
+    async with server.store.read() as tx:
+        [message] = await tx.sms.list_for(call_ref=call.id)
+    assert message.status == "scheduled"
+    assert server.twilio.requests("POST", "/Messages.json") == []
+
+    monkeypatch.setattr(scheduler, "UNSENT_SMS_GRACE", 0.0)
+    outbound = server.app_server.app[OUTBOUND]
+    await outbound.scheduler.reconcile()
+    await outbound.scheduler.reconcile()
+    [sent] = server.twilio.requests("POST", "/Messages.json")
+    assert sent.form["To"] == "+12025550145"
+    async with server.store.read() as tx:
+        [message] = await tx.sms.list_for(call_ref=call.id)
+    assert message.provider_sid is not None
