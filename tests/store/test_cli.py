@@ -32,18 +32,18 @@ def test_upgrade_then_current_on_sqlite(tmp_path: Path) -> None:
     code, output = _invoke("upgrade", env=env)
     assert (code, output) == (
         0,
-        f"sqlite+aiosqlite:///{tmp_path}/var/ivr.db: at revision 0002 (head)\n",
+        f"sqlite+aiosqlite:///{tmp_path}/var/ivr.db: at revision 0003 (head)\n",
     )
     code, output = _invoke("current", "--database-url", url)
     assert code == 0
-    assert output.endswith("at revision 0002 (head)\n")
+    assert output.endswith("at revision 0003 (head)\n")
 
 
 def test_upgrade_on_postgresql(postgres_server: PostgresServer) -> None:
     url: URL = postgres_server.create_database()
     plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
     code, output = _invoke("upgrade", "--database-url", plain)
-    assert (code, output.endswith("at revision 0002 (head)\n")) == (0, True)
+    assert (code, output.endswith("at revision 0003 (head)\n")) == (0, True)
     assert _invoke("current", "--database-url", plain)[1] == output
 
 
