@@ -275,7 +275,8 @@ def main() -> None:
           f"{rss_after_sphinx:.0f} MB; Vosk Korean model: {rss_vosk[0]:.0f} -> "
           f"{rss_vosk[1]:.0f} MB")  # fmt: skip
     print("RTF = decoding CPU time / audio duration, one process (the PocketSphinx figure includes "
-          "its second, phone-loop pass that scores confidence). OOG rej = out-of-grammar "
+          "its phone-loop pass that scores confidence and, for phrase grammars, its pass with "
+          "garbage around the phrase). OOG rej = out-of-grammar "
           "sentences rejected (no intent) at the plan's min_confidence.")  # fmt: skip
     print(f"cores: {os.cpu_count()}")
 

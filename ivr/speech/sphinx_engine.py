@@ -24,7 +24,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from ivr.dialplan.digits import base_language
 from ivr.speech.asr import Grammar, Recognition, Word
@@ -40,6 +40,28 @@ _MAX_CACHED_GRAMMARS = 64
 # and scale were calibrated on FSDD digits and espeak-spoken replies (bench/asr_accuracy.py).
 _RATIO_OFFSET = -5.0
 _RATIO_SCALE = 3.0
+# A caller often says more than the phrase ("yes, I'll be there", "yes that works"). The plain
+# grammar then forces the whole sentence onto one phrase ("again", "another day"). A second
+# search allows a few broad-class phones ("garbage", each costing _GARBAGE_WEIGHT) before and
+# after the phrase. A phrase's "fit" is, per frame, its words' acoustic score minus the phone
+# loop's over the same frames. The garbage path is taken when its phrase fits by
+# _HYBRID_MARGIN better than the plain path's and reaches _SEGMENT_OFFSET; its confidence is
+# then logistic((fit - _SEGMENT_OFFSET) / _SEGMENT_SCALE). Otherwise the plain path's confidence
+# is also scaled down by logistic((fit - _PLAIN_FIT_FLOOR) / _PLAIN_FIT_SCALE): a phrase fitting
+# far worse than the phone loop ("banana" as "no") is rejected. Calibrated on
+# bench/asr_accuracy.py's espeak replies (right 30 -> 31 of 40, out-of-grammar rejected
+# 28 -> 26 of 40) and the simulated caller's voice (the two answers above now understood).
+# Margins 0.5-1.0 and offsets -2.9 to -3.3 gave the same counts; plain-fit floors -6.5 to -6.0
+# rejected 26-27; above -5.9 a caller's "sorry can you say that again" is lost. Costs a third
+# decoding pass (replies RTF 0.08 -> 0.15). Not used for digit grammars (FSDD unchanged).
+_GARBAGE_PHONES = ("AH", "IY", "S", "T", "N", "L")
+_GARBAGE_PREFIX = "_g_"
+_GARBAGE_WEIGHT = 1e-3
+_HYBRID_MARGIN = 0.75
+_SEGMENT_OFFSET = -3.1
+_SEGMENT_SCALE = 0.5
+_PLAIN_FIT_FLOOR = -6.3
+_PLAIN_FIT_SCALE = 0.5
 
 # Default conditioning for telephone audio (see ivr.speech.preprocess for what each step buys).
 TELEPHONE = Conditioning()
@@ -81,6 +103,8 @@ class _Decoder:
         self.decoder: Any = Decoder(loglevel="FATAL", **DECODER_CONFIG)
         for word, phones in extra_words:
             self.decoder.add_word(word, phones, False)
+        for phone in _GARBAGE_PHONES:
+            self.decoder.add_word(_GARBAGE_PREFIX + phone.lower(), phone, False)
         self.decoder.add_allphone_file(_PHONE_SEARCH, str(_model_dir() / "en-us-phone.lm.bin"))
         self.logmath = self.decoder.get_logmath()
         self.searches: OrderedDict[str, str] = OrderedDict()
@@ -90,13 +114,14 @@ class _Decoder:
         phones = self.decoder.lookup_word(word)
         return str(phones) if phones else None
 
-    def search_for(self, grammar: Grammar) -> str:
-        """The name of the search compiled from ``grammar`` (compiled on first use)."""
-        name = "g" + hashlib.sha1(grammar.key.encode()).hexdigest()[:16]
+    def search_for(self, grammar: Grammar, garbage: bool = False) -> str:
+        """The name of the search compiled from ``grammar`` (compiled on first use); with
+        ``garbage``, the phrase may be preceded and followed by garbage phones."""
+        name = ("x" if garbage else "g") + hashlib.sha1(grammar.key.encode()).hexdigest()[:16]
         if name in self.searches:
             self.searches.move_to_end(name)
             return name
-        self.decoder.add_jsgf_string(name, self.jsgf(grammar))
+        self.decoder.add_jsgf_string(name, self.jsgf(grammar, garbage))
         self.searches[name] = grammar.key
         if len(self.searches) > _MAX_CACHED_GRAMMARS:
             oldest, _ = self.searches.popitem(last=False)
@@ -122,10 +147,15 @@ class _Decoder:
             raise ValueError(f"no phrase of the grammar is in PocketSphinx's dictionary: {grammar}")
         return usable
 
-    def jsgf(self, grammar: Grammar) -> str:
+    def jsgf(self, grammar: Grammar, garbage: bool = False) -> str:
         alternatives = " | ".join(self.usable_phrases(grammar))
         lines = ["#JSGF V1.0;", "grammar ivr;"]
-        if grammar.digits is None:
+        if garbage:
+            phones = " | ".join(_GARBAGE_PREFIX + p.lower() for p in _GARBAGE_PHONES)
+            lines.append(f"<phone> = {phones};")
+            lines.append(f"<garbage> = /1/ <NULL> | /{_GARBAGE_WEIGHT:g}/ <phone> <garbage>;")
+            lines.append(f"public <utterance> = <garbage> ({alternatives}) <garbage>;")
+        elif grammar.digits is None:
             lines.append(f"public <utterance> = {alternatives};")
         else:
             # Bounded length: min digits, then nested optional ones up to max.
@@ -137,8 +167,9 @@ class _Decoder:
             lines.append(f"public <utterance> = {required} {optional};".replace(" ;", ";"))
         return "\n".join(lines) + "\n"
 
-    def decode(self, search: str, pcm16: bytes) -> tuple[list[tuple[str, int, int]], float]:
-        """Words with their (start, end) frames, and the best path's log score per frame."""
+    def decode(self, search: str, pcm16: bytes) -> tuple[list[Segment], float]:
+        """Words with their (start, end) frames and acoustic log score, and the best path's
+        log score per frame."""
         # The feature front end keeps state between utterances (its noise-removal estimates):
         # reset it so that one recording always decodes the same way, whatever came before.
         self.decoder.reinit_feat()
@@ -151,8 +182,43 @@ class _Decoder:
         if hyp is None or hyp.best_score <= 0:
             return [], -math.inf
         score = float(self.logmath.log(hyp.best_score)) / frames
-        words = [(seg.word, int(seg.start_frame), int(seg.end_frame)) for seg in self.decoder.seg()]
+        words = [
+            Segment(seg.word, int(seg.start_frame), int(seg.end_frame), _ln(seg.ascore))
+            for seg in self.decoder.seg()
+        ]
         return words, score
+
+
+class Segment(NamedTuple):
+    word: str
+    start: int
+    end: int
+    ascore: float  # acoustic score, natural log
+
+
+def _ln(probability: float) -> float:
+    """``seg.ascore`` comes as a probability; one too small for a float counts as very low."""
+    return math.log(probability) if probability > 0 else -745.0
+
+
+def _logistic(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+def _segment_fit(words: list[Segment], phones: list[Segment]) -> float | None:
+    """Per frame, the acoustic score of the recognized words (first to last) minus the phone
+    loop's over the same frames (its phones prorated by overlap); None without words."""
+    spoken = [w for w in words if not _is_filler(w.word)]
+    if not spoken:
+        return None
+    first, last = spoken[0].start, spoken[-1].end
+    own = sum(w.ascore for w in words if first <= w.start and w.end <= last)
+    loop = 0.0
+    for p in phones:
+        overlap = min(p.end, last) - max(p.start, first) + 1
+        if overlap > 0:
+            loop += p.ascore * overlap / (p.end - p.start + 1)
+    return (own - loop) / (last - first + 1)
 
 
 _local = threading.local()
@@ -169,7 +235,7 @@ def _decoder(extra_words: tuple[tuple[str, str], ...]) -> _Decoder:
 
 
 def _is_filler(word: str) -> bool:
-    return word.startswith(("<", "[", "+")) or word in ("sil",)
+    return word.startswith(("<", "[", "+", _GARBAGE_PREFIX)) or word in ("sil",)
 
 
 def _plain(word: str) -> str:
@@ -199,13 +265,29 @@ class PocketSphinxRecognizer:
         audio = condition(pcm16, sample_rate, self.conditioning)
         decoder = _decoder(self.extra_words)
         words, score = decoder.decode(decoder.search_for(grammar), audio)
-        spoken = [(w, s, e) for w, s, e in words if not _is_filler(w)]
+        phones, phone_score = decoder.decode(_PHONE_SEARCH, audio)
+        confidence = 0.0
+        if any(not _is_filler(w.word) for w in words):
+            ratio = score - phone_score
+            fit = 1.0 / (1.0 + math.exp(-(ratio - _RATIO_OFFSET) / _RATIO_SCALE))
+            confidence = fit * _speech_coverage(words)
+        plain_fit = _segment_fit(words, phones) if grammar.digits is None else None
+        if plain_fit is not None:
+            garbage_words, _ = decoder.decode(decoder.search_for(grammar, garbage=True), audio)
+            garbage_fit = _segment_fit(garbage_words, phones)
+            if (
+                garbage_fit is not None
+                and garbage_fit >= _SEGMENT_OFFSET
+                and garbage_fit - plain_fit >= _HYBRID_MARGIN
+            ):
+                words = garbage_words
+                confidence = _logistic((garbage_fit - _SEGMENT_OFFSET) / _SEGMENT_SCALE)
+            else:
+                confidence *= _logistic((plain_fit - _PLAIN_FIT_FLOOR) / _PLAIN_FIT_SCALE)
+        spoken = [(w.word, w.start, w.end) for w in words if not _is_filler(w.word)]
         if not spoken:
             return grammar.resolve([], self.name)
-        _, phone_score = decoder.decode(_PHONE_SEARCH, audio)
-        ratio = score - phone_score
-        fit = 1.0 / (1.0 + math.exp(-(ratio - _RATIO_OFFSET) / _RATIO_SCALE))
-        confidence = round(fit * _speech_coverage(words), 3)
+        confidence = round(confidence, 3)
         pad = self.conditioning.pad_s
         heard = [
             Word(_plain(w), confidence, max(0.0, s * _FRAME_S - pad), max(0.0, e * _FRAME_S - pad))
@@ -214,12 +296,14 @@ class PocketSphinxRecognizer:
         return grammar.resolve(heard, self.name)
 
 
-def _speech_coverage(words: list[tuple[str, int, int]]) -> float:
+def _speech_coverage(words: list[Segment]) -> float:
     """1.0 unless long stretches between the first and last word were taken as silence or noise
     (a typical sign of a longer out-of-grammar sentence squeezed onto one short phrase)."""
-    spoken = [(s, e) for w, s, e in words if not _is_filler(w)]
+    spoken = [(s, e) for w, s, e, _ in words if not _is_filler(w)]
     first, last = spoken[0][0], spoken[-1][1]
-    inside_fillers = sum(e - s + 1 for w, s, e in words if _is_filler(w) and s > first and e < last)
+    inside_fillers = sum(
+        e - s + 1 for w, s, e, _ in words if _is_filler(w) and s > first and e < last
+    )
     span = max(1, last - first + 1)
     return max(0.0, 1.0 - inside_fillers / span)
 

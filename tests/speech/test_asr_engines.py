@@ -16,6 +16,7 @@ import pytest
 
 from ivr.dialplan.loader import load_plan
 from ivr.dialplan.schema import ListenSpec
+from ivr.simulation.voice import CallerVoice
 from ivr.speech import asr
 from ivr.speech.asr import AsrConfig, Grammar, Recognizer, recognize_async, recognizer_for
 from ivr.speech.audio import read_wav, resample
@@ -120,6 +121,24 @@ def test_pocketsphinx_english_replies(
     assert result.engine == "pocketsphinx:en-us"
     assert 0.5 <= result.confidence <= 1.0
     assert result.words
+    assert all(w.text in grammar.vocabulary for w in result.words)
+
+
+@pytest.mark.parametrize(
+    ("plan_file", "text", "intent"),
+    [
+        ("appointment_reminder.yaml", "yes, I'll be there", "confirm"),
+        ("delivery_notice.yaml", "yes that works", "keep"),
+    ],
+)
+def test_pocketsphinx_hears_a_phrase_inside_a_longer_answer(
+    sphinx: PocketSphinxRecognizer, plan_file: str, text: str, intent: str
+) -> None:
+    """The simulated caller's voice: forced onto one whole phrase, these came out as "again"
+    and "another day"; the phrase with garbage around it is now taken when it fits better."""
+    grammar = Grammar.from_listen(listen_spec(plan_file), "en-US")
+    result = sphinx.recognize(CallerVoice([]).speak_sync(text, "en-US"), 8000, grammar)
+    assert result.intent == intent, result
     assert all(w.text in grammar.vocabulary for w in result.words)
 
 

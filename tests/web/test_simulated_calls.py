@@ -35,9 +35,6 @@ RECOGNITION_GAPS = {
     "appointment_stop_calling": "PocketSphinx hears a spoken 'stop' at 8 kHz as 'no'",
     "appointment_ko_stop": "the small Korean model mishears '수신 거부'",
     "order_status_spoken_not_found": "spoken digit strings: insertions; no 'double' in the grammar",
-    "appointment_confirm_by_voice": "PocketSphinx hears the caller voice's 'yes, I'll be there' "
-    "as 'again'",
-    "delivery_keep": "PocketSphinx hears 'yes that works' as 'another day' (low confidence)",
 }
 
 
