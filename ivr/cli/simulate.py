@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -77,14 +75,11 @@ class Hearing:
         self.recognizer = OfflineRecognizer() if audio else None
         self.audio_dirs = audio_dirs or tuple(d for d in DEFAULT_AUDIO_DIRS if d.is_dir())
 
-    @contextmanager
-    def ears(self, script: Path) -> Iterator[Ears]:
+    def ears(self, script: Path) -> Ears:
         if self.recognizer is None:
-            yield text_ears
-            return
+            return text_ears
         # A scenario names its recordings relative to its own folder first.
-        voice = CallerVoice([script.parent, *self.audio_dirs])
-        yield AudioEars(self.recognizer, voice)
+        return AudioEars(self.recognizer, CallerVoice([script.parent, *self.audio_dirs]))
 
 
 def _run(
@@ -173,8 +168,7 @@ def simulate(
     hearing = Hearing(audio, audio_dirs)
     results = []
     for path, scenario in scenarios:
-        with hearing.ears(path) as ears:
-            results.append(_run(loaded, scenario, variables, ears))
+        results.append(_run(loaded, scenario, variables, hearing.ears(path)))
     if as_json:
         docs = [r.to_json() for r in results]
         click.echo(
@@ -247,8 +241,7 @@ def scenarios(audio: bool, audio_dirs: tuple[Path, ...]) -> None:
         plan = plan_set.plans.get(scenario.plan)
         if plan is None:
             raise click.ClickException(f"scenario {scenario.name!r}: no plan {scenario.plan!r}")
-        with hearing.ears(path) as ears:
-            result = _run(plan, scenario, {}, ears)
+        result = _run(plan, scenario, {}, hearing.ears(path))
         _print_result(result)
         results.append(result)
     table = Table(title="Scripted calls" + (" (audio)" if audio else ""))

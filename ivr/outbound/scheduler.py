@@ -7,9 +7,9 @@ Nothing lost, nothing twice:
 - a notification becomes final through one conditional UPDATE, so it ends exactly once, and
   its fallback SMS and result webhook are recorded in that same transaction;
 - after a restart, ``reconcile`` asks the provider (``GET Calls/{sid}.json``) how in-flight
-  attempts ended instead of dialing them again; an attempt the provider never confirmed
-  counts as failed once ``unconfirmed_call_grace`` has passed (its status callback, which
-  carries our reference, would have said otherwise);
+  attempts ended instead of dialing them again; an attempt the provider never confirmed is
+  looked up among its calls to that number, and counts as failed only if none is found once
+  ``unconfirmed_call_grace`` has passed;
 - a fallback SMS is recorded ``scheduled`` with the end and moved to ``queued`` in a commit
   of its own just before it is handed to the provider: one still ``scheduled`` after a
   restart was certainly never sent and goes out then, one ``queued`` without a sid may have
@@ -63,8 +63,6 @@ INCOMPLETE = "incomplete"  # answered, but the plan reached no outcome (the call
 SMS_ONLY = "sms_sent"
 # Seconds after which a fallback SMS still not handed to the provider was left by a crash.
 UNSENT_SMS_GRACE = 10.0
-
-
 # Seconds the provider's clock may be behind ours (its timestamps are whole seconds too).
 PROVIDER_CLOCK_SKEW = 2.0
 

@@ -143,7 +143,8 @@ class NotificationService:
             keys = [r.idempotency_key for r in requests if r.idempotency_key is not None]
             existing = await tx.notifications.existing_idempotency_keys(keys)
             zones = await tx.contacts.timezones(numbers.values())
-        results: list[bool | RequestError] = []
+        # Per request: False (existed), its RequestError, or None: decided by the INSERT below.
+        results: list[bool | RequestError | None] = []
         pending: list[NewNotification] = []
         for request in requests:
             if request.idempotency_key in existing:
@@ -161,14 +162,14 @@ class NotificationService:
             except RequestError as exc:
                 results.append(exc)
                 continue
-            results.append(True)  # a placeholder, replaced by what the INSERT says below
+            results.append(None)
             pending.append(resolved.notification)
         created: Iterator[bool] = iter(())
         if pending:
             async with self.store.transaction() as tx:
                 created = iter(await tx.notifications.create_many(pending))
         # A key created by someone else since the check above conflicts: it existed.
-        return [next(created) if result is True else result for result in results]
+        return [next(created) if result is None else result for result in results]
 
     async def get(self, notification_id: str) -> dict[str, Any] | None:
         async with self.store.read() as tx:

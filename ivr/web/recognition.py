@@ -51,22 +51,26 @@ class OfflineRecognizer:
 
     async def recognize(self, wav: bytes, listen: Listen) -> SpeechRecognized | NoInput:
         """What the caller said, as the engine's input event; ValueError for broken audio."""
-        engine = self.engine(listen.language)
-        if engine is None:
-            return NoInput()
         pcm, rate = read_wav(wav, name="recording")
-        if not is_answer(pcm, rate):
+        if (prepared := self._prepare(pcm, rate, listen)) is None:
             return NoInput()
-        grammar = Grammar.from_listen(listen.spec, listen.language)
+        engine, grammar = prepared
         return answer_event(await recognize_async(engine, pcm, rate, grammar))
 
     def decode(self, pcm: bytes, rate: int, listen: Listen) -> Recognition | None:
         """Blocking, for synchronous callers (``ivr simulate --audio``), never on an event loop:
         the recognition of an answer, or None (no engine for the language, or no answer)."""
+        if (prepared := self._prepare(pcm, rate, listen)) is None:
+            return None
+        engine, grammar = prepared
+        return engine.recognize(pcm, rate, grammar)
+
+    def _prepare(self, pcm: bytes, rate: int, listen: Listen) -> tuple[Recognizer, Grammar] | None:
+        """The engine and grammar for an answer, or None: no engine, or no answer at all."""
         engine = self.engine(listen.language)
         if engine is None or not is_answer(pcm, rate):
             return None
-        return engine.recognize(pcm, rate, Grammar.from_listen(listen.spec, listen.language))
+        return engine, Grammar.from_listen(listen.spec, listen.language)
 
 
 class PendingRecognitions:
