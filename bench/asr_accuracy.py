@@ -43,6 +43,7 @@ ENGLISH_REPLIES = ["yes", "no", "repeat", "operator", "stop"]
 ENGLISH_VOICES = ["en-us", "en-us+m3", "en-us+f2", "en-gb", "en-us+f4"]
 KOREAN_VOICES = ["ko", "ko+m3", "ko+f2"]
 RATES = [130, 175]
+ONE_DIGIT = "1 digit (with 'oh')"
 OUT_OF_GRAMMAR = ["hello how are you today", "i would like a pizza", "what time is it", "banana"]
 
 
@@ -187,11 +188,15 @@ def fsdd_rows(samples: list[Sample]) -> list[Row]:
         rows.append(measure(label, recognizer, plain, "10 words", "FSDD 200", samples, digit_text))
         print(rows[-1].render(), flush=True)
     default = PocketSphinxRecognizer()
-    variants = tuple(v for v in NARROWBAND_PRONUNCIATIONS if v[0] != "two(2)")
-    without_two = PocketSphinxRecognizer(extra_words=variants)
+
+    def without(*names: str) -> PocketSphinxRecognizer:
+        kept = tuple(v for v in NARROWBAND_PRONUNCIATIONS if v[0] not in names)
+        return PocketSphinxRecognizer(extra_words=kept)
+
     for label, recognizer, grammar, name in [
-        ("+ narrowband pronunciations (six, seven)", without_two, single, "1 digit (with 'oh')"),
-        ("+ 'two' as T OW (= default)", default, single, "1 digit (with 'oh')"),
+        ("+ narrowband 'six', 'seven' variants", without("two(2)", "six(4)"), single, ONE_DIGIT),
+        ("+ 'two' as T OW", without("six(4)"), single, ONE_DIGIT),
+        ("+ 'six' as F IH K S (= default)", default, single, ONE_DIGIT),
         ("default recognizer", default, product, "1-16 digits (plan)"),
     ]:
         rows.append(
@@ -235,16 +240,25 @@ def main() -> None:
         }
         english = reply_samples(english_intent, voices, workdir, OUT_OF_GRAMMAR)
         grammar = Grammar.from_listen(english_listen, "en-US")
-        row = measure(
-            "PocketSphinx (default)",
-            PocketSphinxRecognizer(),
-            grammar,
-            "appointment_reminder",
-            f"espeak en replies ({len(voices)}v x {len(RATES)}r)",
-            english,
-            lambda r: r.intent,
-        )
-        print(row.render(), flush=True)
+        stop_variants = ("stop(2)", "stop(3)")
+        no_stop = tuple(v for v in NARROWBAND_PRONUNCIATIONS if v[0] not in stop_variants)
+        for label, recognizer in [
+            (
+                "PocketSphinx, without the 'stop' variants",
+                PocketSphinxRecognizer(extra_words=no_stop),
+            ),
+            ("PocketSphinx (default)", PocketSphinxRecognizer()),
+        ]:
+            row = measure(
+                label,
+                recognizer,
+                grammar,
+                "appointment_reminder",
+                f"espeak en replies ({len(voices)}v x {len(RATES)}r)",
+                english,
+                lambda r: r.intent,
+            )
+            print(row.render(), flush=True)
 
         korean_model = find_model("ko")
         rss_vosk = (rss_mb(), rss_mb())
