@@ -184,6 +184,12 @@ def digit_strings(samples: list[Sample], count: int, seed: int) -> list[Sample]:
     return strings
 
 
+def without(*names: str) -> PocketSphinxRecognizer:
+    """The default PocketSphinx recognizer without the named pronunciation variants."""
+    kept = tuple(v for v in NARROWBAND_PRONUNCIATIONS if v[0] not in names)
+    return PocketSphinxRecognizer(extra_words=kept)
+
+
 def digit_text(result: Recognition) -> str | None:
     """For the plain 10-word grammar: the digit of the single word heard."""
     if result.text in DIGIT_WORDS:
@@ -211,11 +217,6 @@ def fsdd_rows(samples: list[Sample]) -> list[Row]:
         rows.append(measure(label, recognizer, plain, "10 words", "FSDD 200", samples, digit_text))
         print(rows[-1].render(), flush=True)
     default = PocketSphinxRecognizer()
-
-    def without(*names: str) -> PocketSphinxRecognizer:
-        kept = tuple(v for v in NARROWBAND_PRONUNCIATIONS if v[0] not in names)
-        return PocketSphinxRecognizer(extra_words=kept)
-
     for label, recognizer, grammar, name in [
         ("+ narrowband 'six', 'seven' variants", without("two(2)", "six(4)"), single, ONE_DIGIT),
         ("+ 'two' as T OW", without("six(4)"), single, ONE_DIGIT),
@@ -278,13 +279,8 @@ def main() -> None:
         }
         english = reply_samples(english_intent, voices, workdir, OUT_OF_GRAMMAR)
         grammar = Grammar.from_listen(english_listen, "en-US")
-        stop_variants = ("stop(2)", "stop(3)")
-        no_stop = tuple(v for v in NARROWBAND_PRONUNCIATIONS if v[0] not in stop_variants)
         for label, recognizer in [
-            (
-                "PocketSphinx, without the 'stop' variants",
-                PocketSphinxRecognizer(extra_words=no_stop),
-            ),
+            ("PocketSphinx, without the 'stop' variants", without("stop(2)", "stop(3)")),
             ("PocketSphinx (default)", PocketSphinxRecognizer()),
         ]:
             row = measure(

@@ -22,7 +22,6 @@ import logging
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -100,7 +99,9 @@ NARROWBAND_PRONUNCIATIONS: tuple[tuple[str, str], ...] = (
 # held-out strings accepted and right 6 -> 26 of 60, accepted and wrong 32 -> 8; isolated
 # digits accepted and right 70 -> 106 of 200; English replies taken for digits 38 -> 18 of 80.
 # Chosen on takes 0-4 from shifts 0-3 (3.0: 2 more right strings, 2 more replies accepted).
-DIGIT_STRING_SEARCH = {"wip": 0.01, "silprob": 1.0}
+# Decoder settings given to one search only, as (name, value) pairs.
+Settings = tuple[tuple[str, float], ...]
+DIGIT_STRING_SEARCH: Settings = (("wip", 0.01), ("silprob", 1.0))
 _DIGIT_STRING_RATIO_SHIFT = 2.5
 # ``lm=None``: the default 27 MB trigram language model is never used with grammars; not loading
 # it saves ~60 MB of RSS and 0.2 s per decoding process. Other settings stay PocketSphinx's
@@ -139,22 +140,20 @@ class _Decoder:
         phones = self.decoder.lookup_word(word)
         return str(phones) if phones else None
 
-    def search_for(
-        self, grammar: Grammar, garbage: bool = False, settings: Mapping[str, float] | None = None
-    ) -> str:
+    def search_for(self, grammar: Grammar, garbage: bool = False, settings: Settings = ()) -> str:
         """The name of the search compiled from ``grammar`` (compiled on first use); with
         ``garbage``, the phrase may be preceded and followed by garbage phones. ``settings``
         (decoder settings such as ``wip``) apply to this search only: PocketSphinx reads them
         when it compiles a search."""
-        kind = ("x" if garbage else "g") + repr(sorted((settings or {}).items()))
+        kind = ("x" if garbage else "g") + repr(sorted(settings))
         name = "g" + hashlib.sha1((kind + grammar.key).encode()).hexdigest()[:16]
         if name in self.searches:
             self.searches.move_to_end(name)
             return name
         config = self.decoder.config
-        saved = {key: config[key] for key in settings or {}}
+        saved = {key: config[key] for key, _ in settings}
         try:
-            for key, value in (settings or {}).items():
+            for key, value in settings:
                 config[key] = value
             self.decoder.add_jsgf_string(name, self.jsgf(grammar, garbage))
         finally:
@@ -201,7 +200,7 @@ class _Decoder:
             # the search, so that a number too short is heard as such and the plan answers
             # with its no_match, not as if nothing was said (with the digit-string penalty a
             # search that must place 4 words where 1 was said ends with none).
-            shortest = grammar.digits.min if grammar.digits.min == grammar.digits.max else 1
+            shortest = 1 if _is_digit_string(grammar) else grammar.digits.min
             lines.append(f"<digit> = {alternatives};")
             optional = ""
             for _ in range(grammar.digits.max - shortest):
@@ -277,6 +276,11 @@ def _decoder(extra_words: tuple[tuple[str, str], ...]) -> _Decoder:
     return decoder
 
 
+def _is_digit_string(grammar: Grammar) -> bool:
+    """A digit grammar of variable length ("4 to 10 digits"), not a fixed one such as a PIN."""
+    return grammar.digits is not None and grammar.digits.min < grammar.digits.max
+
+
 def _is_filler(word: str) -> bool:
     return word.startswith(("<", "[", "+", _GARBAGE_PREFIX)) or word in ("sil",)
 
@@ -295,16 +299,15 @@ class PocketSphinxRecognizer:
     # Extra dictionary entries (word, phones), e.g. ("zero(3)", "Z EH R OW") for an accent.
     extra_words: tuple[tuple[str, str], ...] = NARROWBAND_PRONUNCIATIONS
     # Decoder settings for digit grammars of variable length; ``None`` keeps the defaults.
-    digit_string_search: tuple[tuple[str, float], ...] | None = tuple(DIGIT_STRING_SEARCH.items())
+    digit_string_search: Settings | None = DIGIT_STRING_SEARCH
     name: str = field(default="pocketsphinx:en-us", init=False)
     runs_in: Literal["thread", "process"] = field(default="process", init=False)
 
-    def _settings(self, grammar: Grammar) -> dict[str, float] | None:
+    def _settings(self, grammar: Grammar) -> Settings:
         """Decoder settings of ``grammar``'s own search (digit strings of variable length)."""
-        digits = grammar.digits
-        if digits is None or digits.min == digits.max or self.digit_string_search is None:
-            return None
-        return dict(self.digit_string_search)
+        if self.digit_string_search is None or not _is_digit_string(grammar):
+            return ()
+        return self.digit_string_search
 
     def stream(self, grammar: Grammar, sample_rate: int) -> SphinxStream:
         return SphinxStream(self, grammar, sample_rate)
