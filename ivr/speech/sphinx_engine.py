@@ -94,15 +94,23 @@ NARROWBAND_PRONUNCIATIONS: tuple[tuple[str, str], ...] = (
 # strings and 82/100 isolated digits right on the held-out takes (59/100 before), chosen on
 # takes 0-4 (wip 1e-3 to 0.03 and silprob 0.3 to 3 tried). Fixed-length grammars keep the
 # defaults: the word count is fixed and single digits lost 3 of 100 held-out with the setting.
-# The stronger penalty lowers the path score that confidence compares with the phone loop, so
-# the ratio is shifted back by _DIGIT_STRING_RATIO_SHIFT (per frame). At min_confidence 0.5,
-# held-out strings accepted and right 6 -> 26 of 60, accepted and wrong 32 -> 8; isolated
-# digits accepted and right 70 -> 106 of 200; English replies taken for digits 38 -> 18 of 80.
-# Chosen on takes 0-4 from shifts 0-3 (3.0: 2 more right strings, 2 more replies accepted).
 # Decoder settings given to one search only, as (name, value) pairs.
 Settings = tuple[tuple[str, float], ...]
 DIGIT_STRING_SEARCH: Settings = (("wip", 0.01), ("silprob", 1.0))
-_DIGIT_STRING_RATIO_SHIFT = 2.5
+# Digits are confirmed one by one: each digit's acoustic score is compared, per frame, with the
+# phone loop's over the same frames, and a number is as sure as its least sure digit
+# (confidence = logistic((fit - offset) / _DIGIT_FIT_SCALE) per digit; Grammar.resolve keeps the
+# lowest). The whole-utterance ratio used before let the padding and pauses (where both passes
+# score alike) dilute a badly fitting digit. Measured with bench/asr_accuracy.py at
+# min_confidence 0.5, chosen on FSDD takes 0-4, counts on the held-out takes 5-9 (right and
+# accepted / wrong and accepted / of 140 English and Korean replies, accepted as digits):
+# one digit 69/3/64 -> 86/2/58; isolated digits in a 1-16 grammar 55/9/29 -> 77/8/8; 4-digit
+# strings in a 4-10 grammar 24/8/4 -> 24/6/0; in a 4-digit (PIN) grammar 21/8/19 -> 21/1/0.
+# The digit-string search (its penalties shift where word boundaries fall) fits lower, hence
+# its own offset. Offsets -3.5 to -4.5 and -4.5 to -5.5 tried.
+_DIGIT_FIT_OFFSET = -4.0
+_DIGIT_STRING_FIT_OFFSET = -5.0
+_DIGIT_FIT_SCALE = 0.5
 # ``lm=None``: the default 27 MB trigram language model is never used with grammars; not loading
 # it saves ~60 MB of RSS and 0.2 s per decoding process. Other settings stay PocketSphinx's
 # defaults: ``ds=2`` decoded 30% faster but lost 2 points of FSDD accuracy; narrower beams,
@@ -249,18 +257,31 @@ def _logistic(z: float) -> float:
 
 def _segment_fit(words: list[Segment], phones: list[Segment]) -> float | None:
     """Per frame, the acoustic score of the recognized words (first to last) minus the phone
-    loop's over the same frames (its phones prorated by overlap); None without words."""
+    loop's over the same frames; None without words."""
     spoken = [w for w in words if not _is_filler(w.word)]
     if not spoken:
         return None
     first, last = spoken[0].start, spoken[-1].end
     own = sum(w.ascore for w in words if first <= w.start and w.end <= last)
-    loop = 0.0
+    return (own - _phone_loop_score(phones, first, last)) / (last - first + 1)
+
+
+def _word_fit(word: Segment, phones: list[Segment]) -> float:
+    """Per frame, one word's acoustic score minus the phone loop's over its frames."""
+    return (word.ascore - _phone_loop_score(phones, word.start, word.end)) / (
+        word.end - word.start + 1
+    )
+
+
+def _phone_loop_score(phones: list[Segment], first: int, last: int) -> float:
+    """The phone loop's acoustic score over frames ``first``-``last`` (phones prorated by
+    their overlap)."""
+    score = 0.0
     for p in phones:
         overlap = min(p.end, last) - max(p.start, first) + 1
         if overlap > 0:
-            loop += p.ascore * overlap / (p.end - p.start + 1)
-    return (own - loop) / (last - first + 1)
+            score += p.ascore * overlap / (p.end - p.start + 1)
+    return score
 
 
 _local = threading.local()
@@ -322,12 +343,15 @@ class PocketSphinxRecognizer:
         settings = self._settings(grammar)
         words, score = decoder.decode(decoder.search_for(grammar, False, settings), audio)
         phones, phone_score = decoder.decode(_PHONE_SEARCH, audio)
+        if grammar.digits is not None:
+            offset = _DIGIT_STRING_FIT_OFFSET if settings else _DIGIT_FIT_OFFSET
+            return self._heard_digits(words, phones, offset, grammar)
         confidence = 0.0
         if any(not _is_filler(w.word) for w in words):
-            ratio = score - phone_score + (_DIGIT_STRING_RATIO_SHIFT if settings else 0.0)
+            ratio = score - phone_score
             fit = 1.0 / (1.0 + math.exp(-(ratio - _RATIO_OFFSET) / _RATIO_SCALE))
             confidence = fit * _speech_coverage(words)
-        plain_fit = _segment_fit(words, phones) if grammar.digits is None else None
+        plain_fit = _segment_fit(words, phones)
         if plain_fit is not None:
             garbage_words, _ = decoder.decode(decoder.search_for(grammar, garbage=True), audio)
             garbage_fit = _segment_fit(garbage_words, phones)
@@ -340,16 +364,26 @@ class PocketSphinxRecognizer:
                 confidence = _logistic((garbage_fit - _SEGMENT_OFFSET) / _SEGMENT_SCALE)
             else:
                 confidence *= _logistic((plain_fit - _PLAIN_FIT_FLOOR) / _PLAIN_FIT_SCALE)
-        spoken = [(w.word, w.start, w.end) for w in words if not _is_filler(w.word)]
-        if not spoken:
-            return grammar.resolve([], self.name)
-        confidence = round(confidence, 3)
-        pad = self.conditioning.pad_s
+        spoken = [w for w in words if not _is_filler(w.word)]
+        return grammar.resolve([self._word(w, confidence) for w in spoken], self.name)
+
+    def _heard_digits(
+        self, words: list[Segment], phones: list[Segment], offset: float, grammar: Grammar
+    ) -> Recognition:
+        """Each digit with its own confidence (see _DIGIT_FIT_OFFSET)."""
         heard = [
-            Word(_plain(w), confidence, max(0.0, s * _FRAME_S - pad), max(0.0, e * _FRAME_S - pad))
-            for w, s, e in spoken
+            self._word(w, _logistic((_word_fit(w, phones) - offset) / _DIGIT_FIT_SCALE))
+            for w in words
+            if not _is_filler(w.word)
         ]
         return grammar.resolve(heard, self.name)
+
+    def _word(self, segment: Segment, confidence: float) -> Word:
+        """``segment`` as a Word, its times in seconds of the caller's audio (padding removed)."""
+        pad = self.conditioning.pad_s
+        start = max(0.0, segment.start * _FRAME_S - pad)
+        end = max(0.0, segment.end * _FRAME_S - pad)
+        return Word(_plain(segment.word), round(confidence, 3), start, end)
 
 
 def _speech_coverage(words: list[Segment]) -> float:
