@@ -34,7 +34,7 @@ RECOGNIZER = OfflineRecognizer()
 RECOGNITION_GAPS = {
     "appointment_stop_calling": "PocketSphinx hears a spoken 'stop' at 8 kHz as 'no'",
     "appointment_ko_stop": "the small Korean model mishears '수신 거부'",
-    "order_status_spoken_not_found": "spoken digit strings: insertions; no 'double' in the grammar",
+    "order_status_spoken_not_found": "espeak's digits: insertions, 'five' as 'nine', no 'double'",
 }
 
 
