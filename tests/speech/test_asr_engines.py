@@ -152,6 +152,19 @@ def test_digit_strings_are_not_padded_with_inserted_words() -> None:
     assert right["default"] >= right["without"] + 3, right
 
 
+def test_a_digit_inside_a_longer_sentence_is_no_answer(
+    sphinx: PocketSphinxRecognizer, tmp_path: Path
+) -> None:
+    """The digit fits well by itself; it covers too little of what was said."""
+    grammar = Grammar.for_digits("en-US", 1, 1)
+    digit, _ = read_wav(FSDD / "3_jackson_0.wav")
+    assert sphinx.recognize(digit, 8000, grammar).digits == "3"
+    sentence = speak("hello how are you today, I would like to talk to someone", "en-us", tmp_path)
+    inside = sphinx.recognize(digit + bytes(1600) + sentence, 8000, grammar)
+    assert inside.digits is None, inside
+    assert inside.confidence < 0.5
+
+
 def test_a_number_too_short_is_heard_not_dropped(sphinx: PocketSphinxRecognizer) -> None:
     pcm16, rate = read_wav(FSDD / "3_jackson_0.wav")
     result = sphinx.recognize(pcm16, rate, Grammar.for_digits("en-US", 4, 10))
