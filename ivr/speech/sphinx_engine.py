@@ -12,7 +12,8 @@ Facts this module is built on (PocketSphinx 5.1.1):
   Each hypothesis is therefore scored twice: against the grammar, and against a free phone loop
   (the bundled phone language model). Speech that is really in the grammar scores nearly as
   well as the phone loop; other speech scores much worse per frame. That ratio, and how much of
-  the speech the recognized words cover, make the confidence that rejects out-of-grammar speech.
+  the speech the recognized words cover, make the confidence that rejects out-of-grammar speech
+  (for digits the ratio is taken digit by digit, over each digit's own frames).
 """
 
 from __future__ import annotations
