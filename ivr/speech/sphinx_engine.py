@@ -106,9 +106,9 @@ DIGIT_STRING_SEARCH: Settings = (("wip", 0.01), ("silprob", 1.0))
 # min_confidence 0.5, chosen on FSDD takes 0-4, counts on the held-out takes 5-9 (right and
 # accepted / wrong and accepted / of 140 English and Korean replies, accepted as digits):
 # one digit 69/3/64 -> 86/2/58; isolated digits in a 1-16 grammar 55/9/29 -> 77/8/8; 4-digit
-# strings in a 4-10 grammar 24/8/4 -> 24/6/0; in a 4-digit (PIN) grammar 21/8/19 -> 21/1/0.
+# strings in a 4-10 grammar 24/8/4 -> 24/6/0; in a 4-digit (PIN) grammar 21/8/19 -> 22/1/0.
 # The digit-string search (its penalties shift where word boundaries fall) fits lower, hence
-# its own offset. Offsets -3.5 to -4.5 and -4.5 to -5.5 tried.
+# its own offset. Offsets -3.0 to -4.5 (fixed length) and -4.5 to -5.5 (digit strings) tried.
 _DIGIT_FIT_OFFSET = -4.0
 _DIGIT_STRING_FIT_OFFSET = -5.0
 _DIGIT_FIT_SCALE = 0.5
