@@ -77,6 +77,9 @@ class Settings(BaseModel):
     webhook_secret: str | None = None
     audio_url_ttl: Duration = 3600.0
     recognition_budget: Duration = 2.0
+    # Answers decoded at once per engine kind (PocketSphinx processes, Vosk threads); unset:
+    # one per core, at most 4.
+    asr_workers: int | None = Field(default=None, ge=1, le=64)
 
     @field_validator("public_url", "twilio_api_base")
     @classmethod

@@ -25,7 +25,9 @@ def serve(host: str, port: int) -> None:
         settings = load_settings()
     except ConfigError as exc:
         raise click.ClickException(f"configuration: {exc}") from exc
-    recognizer = OfflineRecognizer(AsrConfig(models=settings.vosk_models))
+    recognizer = OfflineRecognizer(
+        AsrConfig(models=settings.vosk_models, workers=settings.asr_workers)
+    )
     app = create_app(settings, settings.base_url(host, port), AppParts(recognizer=recognizer))
     web.run_app(app, host=host, port=port, print=lambda text: click.echo(text, err=True))
 

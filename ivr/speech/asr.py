@@ -181,11 +181,13 @@ class Recognizer(Protocol):
 
 @dataclass(frozen=True)
 class AsrConfig:
-    """Engine choice: Vosk model directories per language, and whether PocketSphinx may serve."""
+    """Engine choice: Vosk model directories per language, whether PocketSphinx may serve, and
+    how many answers each engine kind decodes at once (``None``: the cores, at most 4)."""
 
     models: Mapping[str, Path] = field(default_factory=dict)
     pocketsphinx: bool = True
     locator: ModelLocator | None = None
+    workers: int | None = None
 
     def model_locator(self) -> ModelLocator:
         return self.locator or ModelLocator.default(configured=self.models)
@@ -226,23 +228,30 @@ def recognizer_for(language: str, config: AsrConfig | None = None) -> Recognizer
 # ---------------------------------------------------------------------------------------------
 # Decoding off the event loop
 
-_pools: dict[str, Executor] = {}
+_pools: dict[tuple[str, int], Executor] = {}
 _pools_lock = threading.Lock()
+# Without a configured size: one decoder per core, at most 4. Each PocketSphinx worker is a
+# process holding its own decoder (92 MB RSS measured); Vosk threads share one model per language.
+_DEFAULT_MAX_WORKERS = 4
 
 
-def _pool(kind: Literal["thread", "process"]) -> Executor:
+def default_workers() -> int:
+    return max(1, min(_DEFAULT_MAX_WORKERS, os.cpu_count() or 1))
+
+
+def _pool(kind: Literal["thread", "process"], workers: int | None = None) -> Executor:
+    size = workers or default_workers()
     with _pools_lock:
-        pool = _pools.get(kind)
+        pool = _pools.get((kind, size))
         if pool is None:
-            workers = max(1, min(4, os.cpu_count() or 1))
             if kind == "thread":
-                pool = ThreadPoolExecutor(workers, thread_name_prefix="asr")
+                pool = ThreadPoolExecutor(size, thread_name_prefix="asr")
             else:
                 # spawn, not fork: a forked child of a process that already runs threads (the
                 # event loop, the TTS worker's pipes, Vosk's pool) can deadlock.
                 context = multiprocessing.get_context("spawn")
-                pool = ProcessPoolExecutor(workers, mp_context=context)
-            _pools[kind] = pool
+                pool = ProcessPoolExecutor(size, mp_context=context)
+            _pools[(kind, size)] = pool
         return pool
 
 
@@ -259,9 +268,14 @@ atexit.register(shutdown_pools)
 
 
 async def recognize_async(
-    recognizer: Recognizer, pcm16: bytes, sample_rate: int, grammar: Grammar
+    recognizer: Recognizer,
+    pcm16: bytes,
+    sample_rate: int,
+    grammar: Grammar,
+    workers: int | None = None,
 ) -> Recognition:
-    """Decode in the engine's pool (threads for Vosk, processes for PocketSphinx)."""
+    """Decode in the engine's pool (threads for Vosk, processes for PocketSphinx) of
+    ``workers`` decoders (``None``: ``default_workers()``)."""
     loop = asyncio.get_running_loop()
-    pool = _pool(recognizer.runs_in)
+    pool = _pool(recognizer.runs_in, workers)
     return await loop.run_in_executor(pool, recognizer.recognize, pcm16, sample_rate, grammar)

@@ -55,7 +55,7 @@ class OfflineRecognizer:
         if (prepared := self._prepare(pcm, rate, listen)) is None:
             return NoInput()
         engine, grammar = prepared
-        return answer_event(await recognize_async(engine, pcm, rate, grammar))
+        return answer_event(await recognize_async(engine, pcm, rate, grammar, self.config.workers))
 
     def decode(self, pcm: bytes, rate: int, listen: Listen) -> Recognition | None:
         """Blocking, for synchronous callers (``ivr simulate --audio``), never on an event loop:

@@ -9,13 +9,10 @@ import logging
 import math
 import random
 import struct
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from ivr.dialplan.loader import load_plan
-from ivr.dialplan.schema import ListenSpec
 from ivr.simulation.voice import CallerVoice
 from ivr.speech import asr
 from ivr.speech.asr import (
@@ -26,23 +23,15 @@ from ivr.speech.asr import (
     recognize_async,
     recognizer_for,
 )
-from ivr.speech.audio import read_wav, resample
+from ivr.speech.audio import read_wav
 from ivr.speech.models import ModelLocator
 from ivr.speech.sphinx_engine import NARROWBAND_PRONUNCIATIONS, PocketSphinxRecognizer
 from ivr.speech.vosk_engine import VoskRecognizer
+from tests.speech.support import listen_spec, speak
 
 FSDD = Path("../shared/data/fsdd")
-PLANS = Path("dialplans")
 
 pytestmark = pytest.mark.slow
-
-
-def speak(text: str, voice: str, tmp_path: Path, rate: int = 150) -> bytes:
-    """espeak-ng speech as a telephone carries it: 16-bit PCM at 8 kHz."""
-    out = tmp_path / "speech.wav"
-    subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(out), text], check=True)
-    pcm16, source_rate = read_wav(out)
-    return resample(pcm16, source_rate, 8000)
 
 
 def noise(seconds: float, level: float) -> bytes:
@@ -51,14 +40,6 @@ def noise(seconds: float, level: float) -> bytes:
     return struct.pack(
         f"<{count}h", *(int(max(-32768, min(32767, rng.gauss(0, level)))) for _ in range(count))
     )
-
-
-def listen_spec(plan_file: str) -> ListenSpec:
-    plan, errors = load_plan(PLANS / plan_file, Path("audio"))
-    assert plan is not None, errors
-    spec = plan.states["ask"].listen
-    assert spec is not None
-    return spec
 
 
 @pytest.fixture(scope="module")
@@ -297,7 +278,8 @@ async def test_async_decoding_runs_off_the_event_loop(sphinx: PocketSphinxRecogn
     grammar = Grammar.for_digits("en", 1, 1, min_confidence=0.0)
     try:
         remote = await recognize_async(sphinx, pcm16, rate, grammar)
-        assert "process" in asr._pools  # PocketSphinx holds the GIL: it went to a process
+        # PocketSphinx holds the GIL: it went to a process
+        assert ("process", asr.default_workers()) in asr._pools
     finally:
         asr.shutdown_pools()
     assert remote == sphinx.recognize(pcm16, rate, grammar)
@@ -361,7 +343,7 @@ async def test_vosk_async_in_threads_shares_one_model(
         results = await asyncio.gather(
             *(recognize_async(recognizer, pcm16, 8000, grammar) for _ in range(4))
         )
-        assert "thread" in asr._pools
+        assert ("thread", asr.default_workers()) in asr._pools
     finally:
         asr.shutdown_pools()
     assert {r.intent for r in results} == {"confirm"}

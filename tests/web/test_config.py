@@ -49,6 +49,7 @@ def test_twilio_without_a_setting_names_it(missing: str) -> None:
         ({"IVR_TWILIO_FROM": "555-0100"}, "IVR_TWILIO_FROM: String should match pattern"),
         ({"IVR_RECOGNITION_BUDGET": "soon"}, "IVR_RECOGNITION_BUDGET: bad duration 'soon'"),
         ({"IVR_RECORDING_RETENTION": "forever"}, "IVR_RECORDING_RETENTION: Input should be"),
+        ({"IVR_ASR_WORKERS": "0"}, "IVR_ASR_WORKERS: Input should be greater than or equal to 1"),
     ],
 )
 def test_invalid_settings_name_the_variable(env: dict[str, str], message: str) -> None:
@@ -62,6 +63,8 @@ def test_config_file_under_the_environment(tmp_path: Path) -> None:
     settings = load_settings({"IVR_CONFIG": str(config), "IVR_RECOGNITION_BUDGET": "1s"})
     assert settings.database_url == "postgresql://ivr@db/ivr"
     assert settings.recognition_budget == 1.0
+    assert settings.asr_workers is None
+    assert load_settings({"IVR_ASR_WORKERS": "6"}).asr_workers == 6
     config.write_text("bogus = 1\n")
     with pytest.raises(ConfigError, match="IVR_CONFIG: unknown setting 'bogus'"):
         load_settings({"IVR_CONFIG": str(config)})
