@@ -29,6 +29,10 @@ from typing import Any
 
 # pyttsx3's espeak driver always writes 16-bit mono WAV at this rate, whatever is asked.
 NATIVE_RATE = 22050
+# Renders of one utterance before giving up on empty audio, and how long to wait for espeak-ng
+# to finish a previous one first.
+ATTEMPTS = 3
+IDLE_WAIT = 2.0
 
 
 def _silence_output() -> None:
@@ -64,6 +68,7 @@ class _Synthesizer:
         self._espeak = _espeak
         self._workdir = Path(tempfile.mkdtemp(prefix="ivr-tts-"))
         self._counter = 0
+        self.empty_renders = 0
         # pyttsx3 queues property changes until the first runAndWait() has finished and
         # applies them immediately afterwards; one throw-away utterance gets it to that state
         # (and proves that espeak-ng works before the worker reports ready).
@@ -76,6 +81,28 @@ class _Synthesizer:
         ]
 
     def _say_to_file(self, text: str) -> bytes:
+        """The utterance's frames, rendered again when one comes out empty or unwritten.
+
+        pyttsx3's runAndWait() begins by stopping whatever espeak-ng still reports as playing;
+        on a busy machine the previous utterance can still be finishing, and the stop then
+        cancels the new one, which ends with no audio (seen in CI: an empty cached prompt). So
+        every attempt starts on an idle engine, and an empty result is never returned.
+        """
+        for _attempt in range(ATTEMPTS):
+            self._wait_until_idle()
+            frames = self._render_once(text)
+            if frames:
+                return frames
+            self.empty_renders += 1
+        raise RuntimeError(f"espeak-ng produced no audio for {text[:60]!r}, {ATTEMPTS} times")
+
+    def _wait_until_idle(self) -> None:
+        self._espeak.Synchronize()
+        deadline = time.monotonic() + IDLE_WAIT
+        while self._espeak.IsPlaying() and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def _render_once(self, text: str) -> bytes:
         self._counter += 1
         path = self._workdir / f"utterance-{self._counter}.wav"
         # One utterance per runAndWait(): queueing two save_to_file calls keeps only the last.
@@ -83,8 +110,8 @@ class _Synthesizer:
         try:
             self._engine.runAndWait()
             return _read_wav_frames(path)
-        except FileNotFoundError as exc:
-            raise RuntimeError("pyttsx3 finished without writing the audio file") from exc
+        except FileNotFoundError:
+            return b""  # cancelled before pyttsx3 wrote the file: the same failure as empty
         finally:
             path.unlink(missing_ok=True)
 
