@@ -8,6 +8,7 @@ bad field at once.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -27,6 +28,10 @@ from ivr.store import NewNotification
 MAX_ATTEMPTS = 10
 MIN_RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 7 * 86400.0
+# An idempotency key is the integrator's own id for the request (an order or appointment id).
+MAX_IDEMPOTENCY_KEY = 200
+# E.164 as people write it: a +, then digits grouped by spaces, dashes, dots or parentheses.
+_WRITTEN_NUMBER = re.compile(r"\+[0-9][0-9 ().-]{0,39}")
 
 
 class RequestError(ValueError):
@@ -63,12 +68,24 @@ class NotificationRequest(BaseModel):
     not_before: datetime | None = None
     not_after: datetime | None = None
     attempts: AttemptsOverride | None = None
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY)
     callback_url: str | None = Field(default=None, pattern=r"^https?://\S+$", max_length=2000)
 
 
 def e164(number: str, field: str = "to") -> str:
-    """``number`` as E.164 if it is a valid phone number, else RequestError naming ``field``."""
+    """``number`` as E.164 if it is a valid phone number, else RequestError naming ``field``.
+
+    A number written for people (``+1 202 555-0142``, ``+1 (202) 555.0142``) is accepted and
+    normalized. Whatever phonenumbers would also read but could dial differently from what
+    was meant is refused: letters, extensions, ``tel:`` URIs, non-ASCII digits.
+    """
+    if not _WRITTEN_NUMBER.fullmatch(number.strip()):
+        raise RequestError(
+            {
+                field: f"{number[:40]!r} is not an E.164 number like +12025550123 (only "
+                "digits after the +, spaces, dashes, dots and parentheses are accepted)"
+            }
+        )
     try:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException as exc:

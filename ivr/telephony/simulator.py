@@ -336,9 +336,14 @@ class Simulator:
             params["CallDuration"] = str(call.duration or 0)
             params["SipResponseCode"] = _SIP_CODES.get(call.status, "200")
         call.status_callbacks_sent += 1
-        await self.client.send(
+        exchange, _ = await self.client.send(
             "status", call.status_callback_method, call.status_callback, params, call.sid
         )
+        # Twilio ignores the answer's body but logs anything but a 2xx in the account's
+        # debugger as error 11200 (HTTP retrieval failure).
+        if exchange.status is None or not 200 <= exchange.status < 300:
+            answer = exchange.error or f"HTTP {exchange.status}"
+            call.log("error", f"11200 HTTP retrieval failure: status callback answered {answer}")
 
     # -- SMS -----------------------------------------------------------------------------
 

@@ -33,6 +33,8 @@ from ivr.telephony.provider import (
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 HANGUP_DIGITS = "hangup"
+# Twilio posts every webhook form-encoded; a JSON body is not a Twilio webhook.
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 _E164 = re.compile(r"^\+[1-9][0-9]{4,14}$")
 _SHORT_CODE = re.compile(r"^[0-9]{3,8}$")
@@ -283,6 +285,31 @@ def parse_sms_status(form: Form) -> SmsStatusCallback:
         status=cast(MessageStatus, status),
         error_code=_count(form, "ErrorCode"),
     )
+
+
+def parse_call_sid(form: Form) -> str:
+    """The ``CallSid`` of any call webhook (a ``<Redirect>`` request carries no more we need)."""
+    return _sid(form, "CallSid")
+
+
+def body_type_problem(content_type: str, has_body: bool) -> str | None:
+    """Why a webhook body of this ``Content-Type`` cannot be read, or None when it can."""
+    if not has_body or content_type == FORM_TYPE:
+        return None
+    return f"the body is {content_type or 'untyped'}: Twilio webhooks are posted as {FORM_TYPE}"
+
+
+def foreign_account(form: Form, account_sid: str | None) -> str | None:
+    """The form's ``AccountSid`` when it names an account other than ours, else None.
+
+    A correctly signed request for another account is a misconfiguration (two accounts
+    sharing an auth token, or a number moved between subaccounts): it is not ours to act on.
+    A form without ``AccountSid`` is left to the parsers, which name it as missing.
+    """
+    given = form.get("AccountSid")
+    if not account_sid or not isinstance(given, str) or not given or given == account_sid:
+        return None
+    return given
 
 
 def verify_signature(auth_token: str, url: str, params: Form, signature: str | None) -> bool:

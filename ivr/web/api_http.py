@@ -5,8 +5,9 @@ Every ``/api/v1/*`` request except the OpenAPI document needs ``Authorization: B
 places calls must never be reachable by accident.
 
 Error bodies have two shapes: ``{"error": "..."}`` for a request that is wrong as a whole
-(401, 400, 404, 409, 503) and ``{"errors": [{"field": ..., "message": ...}]}`` (422) naming
-every field that cannot be accepted.
+(400 an empty, non-UTF-8 or malformed body, 401, 404, 409, 413 a body over the limit, 415 a
+body that is not ``application/json``, 503) and ``{"errors": [{"field": ..., "message":
+...}]}`` (422) naming every field that cannot be accepted.
 """
 
 from __future__ import annotations
@@ -94,21 +95,52 @@ async def require_api_token(request: web.Request, handler: Handler) -> web.Strea
         return problems_response(exc.problems)
 
 
+def _json_error(error: type[web.HTTPError], message: str) -> web.HTTPError:
+    return error(text=json.dumps({"error": message}), content_type="application/json")
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    )
+
+
 async def json_body(request: web.Request, *, optional: bool = False) -> Any:
     """The request's JSON document; an empty body is ``{}`` when ``optional``.
 
-    Malformed JSON is a 400: there are no fields to name yet.
+    A body that cannot be a JSON document is refused as a whole, before any field is looked
+    at: too large (413), not ``application/json`` (415), empty, not UTF-8 (RFC 8259 allows
+    nothing else) or malformed (400).
     """
-    raw = await request.read()
-    if optional and not raw.strip():
-        return {}
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": f"the body is not valid JSON: {exc}"}),
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        # aiohttp's text names the limit: "Maximum request body size 262144 exceeded."
+        raise web.HTTPRequestEntityTooLarge(
+            0,
+            text=json.dumps({"error": f"the body is too large: {exc.text}"}),
             content_type="application/json",
         ) from exc
+    if not raw.strip():
+        if optional:
+            return {}
+        raise _json_error(web.HTTPBadRequest, "the body is empty: send a JSON object")
+    if not _is_json(request.content_type):
+        raise _json_error(
+            web.HTTPUnsupportedMediaType,
+            f"the body is {request.content_type}: send it as application/json",
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _json_error(
+            web.HTTPBadRequest,
+            f"the body is not UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}",
+        ) from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _json_error(web.HTTPBadRequest, f"the body is not valid JSON: {exc}") from exc
 
 
 async def parse_body(request: web.Request, model: type[Model], *, optional: bool = False) -> Model:

@@ -67,6 +67,10 @@ class UnknownCall(LookupError):
     """A webhook names a call reference this server never issued (or has forgotten)."""
 
 
+class WrongCall(ValueError):
+    """A webhook's CallSid or turn does not fit the call its URL names; it changes nothing."""
+
+
 class _Replay(Exception):
     """The webhook is for a turn already taken: answer with what that turn answered."""
 
@@ -178,7 +182,8 @@ class CallService:
             call = await tx.calls.get(ref)
             if call is None:
                 raise UnknownCall(ref)
-            await tx.calls.set_sid(ref, call_sid)
+            if not await tx.calls.set_sid(ref, call_sid):
+                raise WrongCall(f"CallSid: {call_sid} is not the call {ref} was placed as")
             await tx.calls.update_status(CallStatus.IN_PROGRESS, ref=ref, answered_by=answered_by)
         if call.turn > 0:
             return call.last_response or GONE
@@ -187,6 +192,21 @@ class CallService:
         return await self._advance(call, plan, session, CallAnswered(answered_by))
 
     # -- continuing calls -------------------------------------------------------------------
+
+    async def check_webhook(self, ref: str, call_sid: str, turn: int) -> None:
+        """UnknownCall or WrongCall unless call ``ref`` is ``call_sid`` and has reached ``turn``.
+
+        An earlier turn is a repeated delivery (answered from the store); a later one was never
+        in any URL this server wrote.
+        """
+        async with self.s.store.read() as tx:
+            call = await tx.calls.get(ref)
+        if call is None:
+            raise UnknownCall(ref)
+        if call.provider_sid != call_sid:
+            raise WrongCall(f"CallSid: {call_sid} is not the call {ref}")
+        if turn > call.turn:
+            raise WrongCall(f"turn: {turn} is ahead of call {ref}, which is at turn {call.turn}")
 
     async def _load(self, ref: str, turn: int) -> tuple[CallRecord, Plan, Session]:
         async with self.s.store.read() as tx:
@@ -403,7 +423,8 @@ class CallService:
             call = await (tx.calls.get(ref) if ref else tx.calls.get_by_sid(call_sid))
             if call is None:
                 raise UnknownCall(ref or call_sid)
-            await tx.calls.set_sid(call.id, call_sid)
+            if not await tx.calls.set_sid(call.id, call_sid):
+                raise WrongCall(f"CallSid: {call_sid} is not the call {call.id}")
             moved = await tx.calls.update_status(
                 status, ref=call.id, answered_by=answered_by, duration_seconds=duration
             )

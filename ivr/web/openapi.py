@@ -195,7 +195,9 @@ _COMMON_RESPONSES: dict[str, Schema] = {
         "headers": {"WWW-Authenticate": {"schema": _STRING}},
     },
     "Disabled": _json(_ref("Error"), "the API is disabled: the server has no IVR_API_TOKEN"),
-    "BadJson": _json(_ref("Error"), "the body is not valid JSON"),
+    "BadJson": _json(_ref("Error"), "the body is empty, not UTF-8 or not valid JSON"),
+    "TooLarge": _json(_ref("Error"), "the body is over the server's limit (256 KiB)"),
+    "NotJson": _json(_ref("Error"), "the body's Content-Type is not application/json"),
     "Invalid": _json(_ref("ValidationErrors"), "fields that cannot be accepted, each named"),
     "NotFound": _json(_ref("Error"), "no such notification"),
 }
@@ -227,6 +229,8 @@ def _operation(
     operation["responses"] = {**responses, "401": _use("Unauthorized"), "503": _use("Disabled")}
     if body:
         operation["responses"]["400"] = _use("BadJson")
+        operation["responses"]["413"] = _use("TooLarge")
+        operation["responses"]["415"] = _use("NotJson")
     return operation
 
 

@@ -1,9 +1,12 @@
 """The Twilio webhooks: verify, parse, hand to the call service, answer TwiML.
 
 Every ``/twilio/*`` request must carry a valid ``X-Twilio-Signature`` over the public URL
-and the POST parameters (403 otherwise, before anything is read or written). A malformed
-webhook is a 400 naming the field; an unknown call reference is a 404. Neither changes
-anything.
+and the POST parameters (403 otherwise, before anything is read or written), and name our
+account (403). A malformed webhook, a JSON body, a CallSid that is not the URL's call or a
+turn ahead of the call is a 400 naming the field; an unknown call reference at an action URL
+is a 404. None of them changes anything. Status callbacks of calls and messages this server
+does not know (a call it declined) are answered 204 and only logged: any other answer is a
+failed webhook in the provider's debugger.
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from ivr.store import Direction
 from ivr.telephony.twilio import (
     SIGNATURE_HEADER,
     WebhookError,
+    body_type_problem,
     engine_answered_by,
+    foreign_account,
+    parse_call_sid,
     parse_call_status,
     parse_gather,
     parse_incoming_sms,
@@ -31,7 +37,7 @@ from ivr.telephony.twilio import (
     verify_signature,
 )
 from ivr.telephony.twiml import render_message
-from ivr.web.calls import CallService, UnknownCall
+from ivr.web.calls import CallService, UnknownCall, WrongCall
 from ivr.web.services import SERVICES
 from ivr.web.urls import from_opaque
 
@@ -61,6 +67,13 @@ async def verify_twilio_signature(request: web.Request, handler: Handler) -> web
     if not verify_signature(token, url, form, request.headers.get(SIGNATURE_HEADER)):
         log.warning("rejected %s: bad or missing %s", request.path, SIGNATURE_HEADER)
         raise web.HTTPForbidden(text="invalid Twilio signature")
+    if request.method == "POST" and (
+        problem := body_type_problem(request.content_type, request.body_exists)
+    ):
+        raise web.HTTPBadRequest(text=problem)
+    if other := foreign_account(form, services.settings.twilio_account_sid):
+        log.warning("rejected %s: AccountSid %s is not this server's account", request.path, other)
+        raise web.HTTPForbidden(text="AccountSid: not this server's account")
     request[FORM] = form
     return await handler(request)
 
@@ -85,7 +98,7 @@ def _turn(request: web.Request) -> tuple[str, int]:
 async def _handle(request: web.Request, work: Callable[[], Awaitable[str]]) -> web.Response:
     try:
         return _twiml(await work())
-    except WebhookError as exc:
+    except (WebhookError, WrongCall) as exc:
         raise web.HTTPBadRequest(text=str(exc)) from exc
     except UnknownCall as exc:
         log.warning("%s: unknown call reference %s", request.path, exc)
@@ -111,7 +124,9 @@ async def gather(request: web.Request) -> web.Response:
     typed = request.query.get("typed", "")
 
     async def work() -> str:
-        digits = parse_gather(_form(request)).digits
+        hook = parse_gather(_form(request))
+        await request.app[CALLS].check_webhook(ref, hook.call_sid, turn)
+        digits = hook.digits
         return await request.app[CALLS].on_keys(ref, turn, typed + digits, first=not typed)
 
     return await _handle(request, work)
@@ -123,6 +138,7 @@ async def record(request: web.Request) -> web.Response:
 
     async def work() -> str:
         hook = parse_record(_form(request))
+        await calls.check_webhook(ref, hook.call_sid, turn)
         if hook.hung_up:
             return await calls.on_event(ref, turn, CallerHungUp())
         if hook.key is not None:
@@ -147,22 +163,36 @@ async def recognizing(request: web.Request) -> web.Response:
     except ValueError:
         raise web.HTTPBadRequest(text="recording: not a reference this server wrote") from None
     calls = request.app[CALLS]
-    return await _handle(
-        request, lambda: calls.on_recording(ref, turn, recording_url, recording_sid, waits)
-    )
+
+    async def work() -> str:
+        await calls.check_webhook(ref, parse_call_sid(_form(request)), turn)
+        return await calls.on_recording(ref, turn, recording_url, recording_sid, waits)
+
+    return await _handle(request, work)
 
 
 async def no_input(request: web.Request) -> web.Response:
     ref, turn = _turn(request)
-    return await _handle(request, lambda: request.app[CALLS].on_event(ref, turn, NoInput()))
+    calls = request.app[CALLS]
+
+    async def work() -> str:
+        await calls.check_webhook(ref, parse_call_sid(_form(request)), turn)
+        return await calls.on_event(ref, turn, NoInput())
+
+    return await _handle(request, work)
 
 
 async def status(request: web.Request) -> web.Response:
     async def work() -> str:
         hook = parse_call_status(_form(request))
-        await request.app[CALLS].on_status(
-            request.query.get("call"), hook.call_sid, hook.status, hook.answered_by, hook.duration
-        )
+        ref = request.query.get("call")
+        try:
+            await request.app[CALLS].on_status(
+                ref, hook.call_sid, hook.status, hook.answered_by, hook.duration
+            )
+        except UnknownCall:
+            # A call this server declined (no plan answers its number) or never placed.
+            log.info("status %s of unknown call %s ignored", hook.status, ref or hook.call_sid)
         return ""
 
     await _handle(request, work)
@@ -200,8 +230,11 @@ async def sms_status(request: web.Request) -> web.Response:
     async def work() -> str:
         hook = parse_sms_status(_form(request))
         async with services.store.transaction() as tx:
-            if ref := request.query.get("sms"):
-                await tx.sms.set_sid(ref, hook.message_sid)
+            ref = request.query.get("sms")
+            if ref and not await tx.sms.set_sid(ref, hook.message_sid):
+                if await tx.sms.get(ref) is not None:
+                    raise WebhookError("MessageSid", f"{hook.message_sid} is not message {ref}")
+                log.info("status of unknown message %s (%s) ignored", ref, hook.message_sid)
             error = f"error {hook.error_code}" if hook.error_code else None
             await tx.sms.update_status(hook.status, sid=hook.message_sid, error=error)
         return ""

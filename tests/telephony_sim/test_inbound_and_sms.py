@@ -96,3 +96,21 @@ async def test_outbound_sms_delivery_reports(
     }
     assert reports[-1]["ErrorCode"] == "30003"
     assert all(p["SmsSid"] == p["MessageSid"] for p in reports)
+
+
+async def test_a_status_callback_answered_with_an_error_is_a_debugger_alert(
+    simulator: Simulator, ivr: FakeIvr
+) -> None:
+    """Twilio logs a non-2xx answer to a status callback as error 11200; so does the call."""
+    ivr.routes["/voice"] = twiml("<Say>Sorry, not in service.</Say>", "<Hangup/>")
+    ivr.statuses["/status"] = 404
+    call = await simulator.incoming_call(
+        PERSON, ROBOT, Persona(), ivr.url("/voice"), status_callback=ivr.url("/status")
+    )
+    assert call.status == "completed"
+    assert call.errors == ["11200 HTTP retrieval failure: status callback answered HTTP 404"]
+    del ivr.statuses["/status"]
+    answered = await simulator.incoming_call(
+        PERSON, ROBOT, Persona(), ivr.url("/voice"), status_callback=ivr.url("/status")
+    )
+    assert answered.errors == []

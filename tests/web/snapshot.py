@@ -1,0 +1,22 @@
+"""Every row of every table, to show that a rejected request changed nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from ivr.store import Store
+from ivr.store.models import Base
+
+Snapshot = dict[str, list[tuple[Any, ...]]]
+
+
+async def snapshot(store: Store) -> Snapshot:
+    """The rows of each table, in a stable order (tests read the tables, product code never)."""
+    tables: Snapshot = {}
+    async with store.engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            rows = (await connection.execute(select(table))).all()
+            tables[table.name] = sorted((tuple(row) for row in rows), key=repr)
+    return tables

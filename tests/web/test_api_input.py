@@ -1,0 +1,142 @@
+"""Bad request bodies on the JSON API: each refused with the field or the reason, nothing stored."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_aiohttp import AiohttpServer
+
+from ivr.outbound.requests import MAX_IDEMPOTENCY_KEY
+from tests.web.api_client import TOKEN, Api, Reply, notification_body, running_api
+from tests.web.snapshot import snapshot
+
+NOTIFICATIONS = "/api/v1/notifications"
+
+
+@pytest.fixture
+async def api(tmp_path: Path, aiohttp_server: AiohttpServer) -> AsyncIterator[Api]:
+    async with running_api(tmp_path, aiohttp_server) as running:
+        yield running
+
+
+async def post_raw(api: Api, body: bytes, content_type: str | None = "application/json") -> Reply:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    async with api.http.post(api.url + NOTIFICATIONS, data=body, headers=headers) as response:
+        document = await response.json() if response.content_type == "application/json" else None
+        return Reply(response.status, document, dict(response.headers))
+
+
+def encoded(**changes: Any) -> bytes:
+    return json.dumps(notification_body(**changes)).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "says"),
+    [
+        (b"", "application/json", 400, "empty"),
+        (b"  \n", "application/json", 400, "empty"),
+        (encoded(), "text/plain", 415, "application/json"),
+        (encoded(), "application/x-www-form-urlencoded", 415, "application/json"),
+        (encoded(), None, 415, "application/json"),
+        (encoded(variables={"name": "Zo\xeb"}).replace(b"\\u00eb", b"\xeb"), None, 415, "json"),
+        (
+            encoded(variables={"name": "Zo\xeb"}).replace(b"\\u00eb", b"\xeb"),
+            "application/json",
+            400,
+            "not UTF-8: byte 0xeb",
+        ),
+        (json.dumps(notification_body()).encode("utf-16"), "application/json", 400, "UTF-8"),
+        (b"\xef\xbb\xbf" + encoded(), "application/json", 400, "BOM"),
+        (b'{"to": "+12025550142",', "application/json", 400, "not valid JSON"),
+    ],
+    ids=[
+        "empty",
+        "blank",
+        "text",
+        "form",
+        "untyped",
+        "latin1-untyped",
+        "latin1",
+        "utf16",
+        "bom",
+        "truncated",
+    ],
+)
+async def test_a_body_that_is_no_json_document_is_refused_as_a_whole(
+    api: Api, body: bytes, content_type: str | None, status: int, says: str
+) -> None:
+    before = await snapshot(api.store)
+    reply = await post_raw(api, body, content_type)
+    assert reply.status == status
+    assert says in reply.body["error"]
+    assert await snapshot(api.store) == before
+
+
+async def test_a_body_over_the_limit_is_a_413_in_json(api: Api) -> None:
+    padding = "x" * (300 * 1024)
+    reply = await post_raw(api, encoded(variables={"name": padding}))
+    assert reply.status == 413
+    assert "262144" in reply.body["error"]
+    assert (await api.call("GET", NOTIFICATIONS)).body["items"] == []
+
+
+async def test_a_vendor_json_type_is_accepted(api: Api) -> None:
+    reply = await post_raw(api, encoded(), "application/vnd.crm+json; charset=utf-8")
+    assert reply.status == 201, reply.body
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"to": 123}, "to"),
+        ({"to": None}, "to"),
+        ({"plan": ["appointment_reminder"]}, "plan"),
+        ({"variables": "x"}, "variables"),
+        ({"variables": ["name", "Anna"]}, "variables"),
+        ({"attempts": 3}, "attempts"),
+        ({"attempts": {"max": "three"}}, "attempts.max"),
+        ({"not_before": {"at": "now"}}, "not_before"),
+        ({"idempotency_key": ""}, "idempotency_key"),
+        ({"idempotency_key": "k" * 10_240}, "idempotency_key"),
+        ({"idempotency_key": "k" * (MAX_IDEMPOTENCY_KEY + 1)}, "idempotency_key"),
+        ({"idempotency_key": 42}, "idempotency_key"),
+        ({"to": "+1 202 555 ABCD"}, "to"),
+        ({"to": "+1 202 555 0142 ext. 5"}, "to"),
+        ({"to": "tel:+1-202-555-0142"}, "to"),
+        ({"to": "202 555 0142"}, "to"),
+        ({"to": "+" + "1" * 10_000}, "to"),
+    ],
+)
+async def test_a_mistyped_field_is_named(api: Api, changes: dict[str, Any], field: str) -> None:
+    reply = await api.call("POST", NOTIFICATIONS, json=notification_body(**changes))
+    assert reply.status == 422, reply.body
+    assert [error["field"] for error in reply.body["errors"]] == [field]
+    assert all(error["message"] for error in reply.body["errors"])
+    assert len(json.dumps(reply.body)) < 2000  # a 10 kB value is not echoed back whole
+    assert (await api.call("GET", NOTIFICATIONS)).body["items"] == []
+
+
+async def test_the_longest_idempotency_key_is_accepted(api: Api) -> None:
+    key = "k" * MAX_IDEMPOTENCY_KEY
+    first = await api.call("POST", NOTIFICATIONS, json=notification_body(idempotency_key=key))
+    assert first.status == 201, first.body
+    again = await api.call("POST", NOTIFICATIONS, json=notification_body(idempotency_key=key))
+    assert (again.status, again.body["id"]) == (200, first.body["id"])
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["+1 202 555 0142", "+1 (202) 555-0142", "+1.202.555.0142", " +1-202-555-0142 "],
+)
+async def test_a_formatted_number_is_stored_as_e164(api: Api, written: str) -> None:
+    reply = await api.call("POST", NOTIFICATIONS, json=notification_body(to=written))
+    assert reply.status == 201, reply.body
+    assert reply.body["to"] == "+12025550142"
+    listed = await api.call("GET", NOTIFICATIONS, params={"to": written})
+    assert [item["id"] for item in listed.body["items"]] == [reply.body["id"]]

@@ -1,0 +1,130 @@
+"""Webhooks that must be refused (or only acknowledged) and change nothing in the database."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from ivr.store import Direction
+from ivr.telephony.twilio import SIGNATURE_HEADER, sign
+from tests.telephony.fake_twilio_api import ACCOUNT, TOKEN
+from tests.web.conftest import SHOP_LINE, Server
+from tests.web.snapshot import snapshot
+from tests.web.test_twilio_webhooks import CALL_SID, twiml, voice_form
+
+OTHER_CALL = "CA" + "7" * 32
+OTHER_ACCOUNT = "AC" + "f" * 32
+
+
+async def started_call(server: Server) -> tuple[str, str]:
+    """An inbound call at its first menu: (call reference, the gather path of turn 1)."""
+    doc = await twiml(await server.post("/twilio/voice", voice_form()))
+    action = doc.find(".//Gather").get("action")  # type: ignore[union-attr]
+    assert action is not None
+    path = action.removeprefix(server.url)
+    match = re.search(r"call=([\w-]+)&turn=1$", path)
+    assert match is not None, path
+    return match.group(1), path
+
+
+async def test_status_callbacks_of_a_declined_call_are_acknowledged(server: Server) -> None:
+    """A call no plan answers is declined; its status callbacks still get a 2xx (no 11200)."""
+    doc = await twiml(await server.post("/twilio/voice", voice_form(to="+12025550199")))
+    assert [child.tag for child in doc] == ["Say", "Hangup"]
+    before = await snapshot(server.store)
+    base = {"CallSid": CALL_SID, "AccountSid": ACCOUNT}
+    for status in ("in-progress", "completed"):
+        answer = await server.post("/twilio/status", {**base, "CallStatus": status})
+        assert answer.status == 204
+    unknown_ref = await server.post("/twilio/status?call=nope", {**base, "CallStatus": "busy"})
+    assert unknown_ref.status == 204
+    sms = {"MessageSid": "SM" + "1" * 32, "AccountSid": ACCOUNT, "MessageStatus": "delivered"}
+    assert (await server.post("/twilio/sms-status?sms=nope", sms)).status == 204
+    assert (await server.post("/twilio/sms-status", sms)).status == 204
+    assert await snapshot(server.store) == before
+
+
+async def test_another_account_is_refused_even_when_signed(server: Server) -> None:
+    foreign = await server.post("/twilio/voice", voice_form(AccountSid=OTHER_ACCOUNT))
+    assert foreign.status == 403
+    assert all(rows == [] for rows in (await snapshot(server.store)).values())
+    _, gather = await started_call(server)
+    before = await snapshot(server.store)
+    keys = {"CallSid": CALL_SID, "AccountSid": OTHER_ACCOUNT, "Digits": "1"}
+    assert (await server.post(gather, keys)).status == 403
+    status = {"CallSid": CALL_SID, "AccountSid": OTHER_ACCOUNT, "CallStatus": "completed"}
+    assert (await server.post("/twilio/status", status)).status == 403
+    assert await snapshot(server.store) == before
+
+
+async def test_a_callsid_of_another_call_is_refused(server: Server) -> None:
+    ref, gather = await started_call(server)
+    before = await snapshot(server.store)
+    other = {"CallSid": OTHER_CALL, "AccountSid": ACCOUNT}
+    keys = await server.post(gather, {**other, "Digits": "1"})
+    assert keys.status == 400
+    no_input = await server.post(f"/twilio/no-input?call={ref}&turn=1", other)
+    assert no_input.status == 400
+    record = {**other, "RecordingUrl": "https://api.twilio.com/rec/RE1", "RecordingSid": "RE1"}
+    assert (await server.post(f"/twilio/record?call={ref}&turn=1", record)).status == 400
+    ended = await server.post(f"/twilio/status?call={ref}", {**other, "CallStatus": "completed"})
+    assert ended.status == 400
+    answer = await server.post(f"/twilio/voice?call={ref}", voice_form(call_sid=OTHER_CALL))
+    assert answer.status == 400
+    assert await snapshot(server.store) == before
+
+
+async def test_a_turn_from_the_future_is_refused(server: Server) -> None:
+    ref, gather = await started_call(server)
+    before = await snapshot(server.store)
+    keys = {"CallSid": CALL_SID, "AccountSid": ACCOUNT, "Digits": "1"}
+    ahead = await server.post(gather.replace("turn=1", "turn=9"), keys)
+    assert ahead.status == 400
+    assert (await server.post(f"/twilio/no-input?call={ref}&turn=2", keys)).status == 400
+    assert await snapshot(server.store) == before
+    assert (await server.post(gather, keys)).status == 200  # the real turn still works
+
+
+async def test_a_json_body_is_a_400(server: Server) -> None:
+    await started_call(server)
+    before = await snapshot(server.store)
+    url = server.url + "/twilio/voice"
+    # Signed as Twilio would sign a request without form parameters, so only the type is wrong.
+    headers = {SIGNATURE_HEADER: sign(TOKEN, url, {}), "Content-Type": "application/json"}
+    body = json.dumps(voice_form(call_sid=OTHER_CALL))
+    async with server.http.post(url, data=body, headers=headers) as response:
+        assert response.status == 400
+        assert "application/x-www-form-urlencoded" in await response.text()
+    assert await snapshot(server.store) == before
+
+
+async def test_a_malformed_sms_status_is_a_400(server: Server) -> None:
+    good = {"MessageSid": "SM" + "2" * 32, "AccountSid": ACCOUNT, "MessageStatus": "delivered"}
+    before = await snapshot(server.store)
+    for form in (
+        {k: v for k, v in good.items() if k != "MessageStatus"},
+        {**good, "MessageStatus": "exploded"},
+        {**good, "MessageSid": "not a sid!"},
+        {**good, "ErrorCode": "thirty"},
+        {k: v for k, v in good.items() if k != "MessageSid"},
+    ):
+        answer = await server.post("/twilio/sms-status", form)
+        assert answer.status == 400, form
+    assert await snapshot(server.store) == before
+
+
+async def test_an_sms_status_for_another_message_is_refused(server: Server) -> None:
+    """A delivery report whose MessageSid is not the message its URL names changes nothing."""
+    async with server.store.transaction() as tx:
+        message = await tx.sms.create(
+            direction=Direction.OUTBOUND,
+            from_number=SHOP_LINE,
+            to_number="+12025550142",
+            body="Hi",
+            provider_sid="SM" + "3" * 32,
+        )
+    before = await snapshot(server.store)
+    report = {"MessageSid": "SM" + "4" * 32, "AccountSid": ACCOUNT, "MessageStatus": "failed"}
+    answer = await server.post(f"/twilio/sms-status?sms={message.id}", report)
+    assert answer.status == 400
+    assert await snapshot(server.store) == before
