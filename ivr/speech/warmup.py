@@ -58,7 +58,11 @@ def warm_decoders(jobs: DecoderJobs) -> int:
     """Decode the probe against every grammar of every engine (blocking); returns the pid."""
     audio = probe_audio()
     for recognizer, grammars in jobs:
+        # An engine that can compile a grammar's searches outright (PocketSphinx) does.
+        prepare = getattr(recognizer, "prepare", None)
         for grammar in grammars:
+            if prepare is not None:
+                prepare(grammar)
             recognizer.recognize(audio, PROBE_RATE, grammar)
     return os.getpid()
 
