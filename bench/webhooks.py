@@ -164,7 +164,7 @@ async def measure_server(calls: int, pace: float, ramp: float, workdir: Path) ->
     command = [sys.executable, "-m", "ivr", "serve", "--port", str(port)]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
     try:
-        await wait_until_up(f"{url}/healthz", server)
+        await wait_until_up(f"{url}/readyz", server)  # 503 until warmed up
         # One call first so that every prompt is synthesized and cached before measuring.
         await drive(simulator, f"{url}/twilio/voice", 1)
         simulator.client.exchanges.clear()

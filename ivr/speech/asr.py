@@ -21,11 +21,11 @@ import logging
 import multiprocessing
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from ivr.dialplan.digits import base_language, digit_words, parse_spoken_digits
 from ivr.dialplan.intents import match_speech, words_of
@@ -239,7 +239,15 @@ def default_workers() -> int:
     return max(1, min(_DEFAULT_MAX_WORKERS, os.cpu_count() or 1))
 
 
-def _pool(kind: Literal["thread", "process"], workers: int | None = None) -> Executor:
+def _pool(
+    kind: Literal["thread", "process"],
+    workers: int | None = None,
+    initializer: Callable[..., object] | None = None,
+    initargs: tuple[Any, ...] = (),
+) -> Executor:
+    """The shared pool of ``kind`` and size; ``initializer`` (with ``initargs``) runs in each
+    worker process as it starts, only when this call creates the pool (see
+    :mod:`ivr.speech.warmup`, which builds the decoders there)."""
     size = workers or default_workers()
     with _pools_lock:
         pool = _pools.get((kind, size))
@@ -250,9 +258,26 @@ def _pool(kind: Literal["thread", "process"], workers: int | None = None) -> Exe
                 # spawn, not fork: a forked child of a process that already runs threads (the
                 # event loop, the TTS worker's pipes, Vosk's pool) can deadlock.
                 context = multiprocessing.get_context("spawn")
-                pool = ProcessPoolExecutor(size, mp_context=context)
+                pool = ProcessPoolExecutor(
+                    size, mp_context=context, initializer=initializer, initargs=initargs
+                )
             _pools[(kind, size)] = pool
         return pool
+
+
+def pool_exists(kind: Literal["thread", "process"], workers: int | None = None) -> bool:
+    with _pools_lock:
+        return (kind, workers or default_workers()) in _pools
+
+
+def start_pool(
+    kind: Literal["thread", "process"],
+    workers: int | None,
+    initializer: Callable[..., object] | None = None,
+    initargs: tuple[object, ...] = (),
+) -> Executor:
+    """The pool ``recognize_async`` will use, created now (with ``initializer``) if need be."""
+    return _pool(kind, workers, initializer, initargs)
 
 
 def shutdown_pools() -> None:

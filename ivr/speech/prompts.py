@@ -21,9 +21,10 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ivr.dialplan.schema import Plan
 from ivr.dialplan.templating import render, template_names
@@ -69,6 +70,13 @@ def static_prompts(plan: Plan) -> Iterator[str]:
     Spoken prompts are each state's ``say``, its ``listen`` ``no_input``/``no_match`` and the
     plan's ``voicemail``; SMS texts are not spoken. Duplicates are yielded once.
     """
+    return known_prompts(plan, {})
+
+
+def known_prompts(plan: Plan, variables: Mapping[str, Any]) -> Iterator[str]:
+    """The final text of every spoken prompt whose template reads only ``variables`` (e.g. a
+    plan's defaults and configured values, known before any call: an inbound line's greeting).
+    """
     sources: list[str] = []
     if plan.voicemail:
         sources.append(plan.voicemail)
@@ -79,9 +87,9 @@ def static_prompts(plan: Plan) -> Iterator[str]:
             sources.extend(t for t in (state.listen.no_input, state.listen.no_match) if t)
     seen: set[str] = set()
     for source in sources:
-        if template_names(source, plan.language):
+        if not template_names(source, plan.language) <= variables.keys():
             continue  # rendered per call, once its variables are known
-        text, error = render(source, {}, plan.language)
+        text, error = render(source, dict(variables), plan.language)
         if error is None and text and text not in seen:
             seen.add(text)
             yield text
@@ -176,8 +184,29 @@ class PromptCache:
         rate: int | None = None,
         variant: str | None = None,
     ) -> Path:
-        """Like :meth:`prompt_audio`, for the event loop: file and worker I/O run in a thread."""
-        return await asyncio.to_thread(self.prompt_audio, text, language, fmt, rate, variant)
+        """Like :meth:`prompt_audio`, for the event loop: file I/O runs in a thread, and a
+        miss waits in the speech service's own queue, not in one of the loop's threads (a
+        burst of renders must not starve the cache hits of other calls)."""
+        key = await asyncio.to_thread(self.key, text, language, fmt, rate, variant)
+        path = self._path(key)
+        if await asyncio.to_thread(path.is_file):
+            self._count(hit=True)
+            return path
+        audio = await self.service.render(text, language, fmt, rate, variant)
+        await asyncio.to_thread(_write_atomically, path, audio)
+        self._count(hit=False)
+        return path
+
+    def is_cached(
+        self,
+        text: str,
+        language: str,
+        fmt: AudioFormat = AudioFormat.MULAW,
+        rate: int | None = None,
+        variant: str | None = None,
+    ) -> bool:
+        """Whether the prompt's file exists (blocking; nothing is rendered or counted)."""
+        return self._path(self.key(text, language, fmt, rate, variant)).is_file()
 
     def build_static_prompts(
         self, plan: Plan, formats: tuple[AudioFormat, ...] = (AudioFormat.MULAW,)

@@ -340,6 +340,14 @@ class PocketSphinxRecognizer:
     def stream(self, grammar: Grammar, sample_rate: int) -> SphinxStream:
         return SphinxStream(self, grammar, sample_rate)
 
+    def prepare(self, grammar: Grammar) -> None:
+        """Build this process's decoder and compile every search ``grammar`` may need (the
+        garbage variant is compiled only for answers that fit: a probe does not reach it)."""
+        decoder = _decoder(self.extra_words)
+        decoder.search_for(grammar, False, self._settings(grammar))
+        if grammar.digits is None:
+            decoder.search_for(grammar, garbage=True)
+
     def recognize(self, pcm16: bytes, sample_rate: int, grammar: Grammar) -> Recognition:
         if len(pcm16) % 2:
             raise ValueError(f"16-bit PCM must have an even number of bytes, got {len(pcm16)}")

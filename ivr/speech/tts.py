@@ -269,6 +269,10 @@ class TtsService:
 
     def voices(self) -> tuple[VoiceEntry, ...]:
         """The installed espeak-ng voices (asks the worker once)."""
+        if self._voices:
+            # Without the lock: a cache lookup names its file by voice and must not wait
+            # for a synthesis that holds the lock (seen as cache hits queued behind renders).
+            return self._voices
         with self._lock:
             if not self._voices:
                 self._ensure_worker()

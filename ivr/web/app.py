@@ -31,6 +31,7 @@ from ivr.telephony.simulator import Simulator
 from ivr.telephony.twilio import TwilioRestClient
 from ivr.web import api_routes, audio_routes, twilio_routes
 from ivr.web.calls import CallService
+from ivr.web.readiness import READINESS, Readiness, readyz
 from ivr.web.recognition import OfflineRecognizer
 from ivr.web.services import SERVICES, Services, SpeechRecognizer, plan_hashes
 from ivr.web.signing import load_secret_key
@@ -63,6 +64,9 @@ class AppParts:
     simulator_audio: Sequence[Path] = ()
     # Run the outbound scheduler and result-webhook sender in this process.
     background: bool = True
+    # Warm up at start-up (TTS worker, recognizers, prompts; see readiness.py); without it
+    # the server is ready at once and everything starts on first use.
+    warm_up: bool = True
 
 
 @dataclass
@@ -112,7 +116,7 @@ def _with_simulator(
 def announce_recognition(recognizer: SpeechRecognizer, plans: PlanSet) -> None:
     """Pick the engine of every plan language now, so that a language served keypad-only is
     one warning at start-up (naming the model and the command to get it), not a surprise
-    during the first call. Models themselves still load on first use."""
+    during the first call. The models load in the warm-up (readiness.py)."""
     for language in sorted({plan.language for plan in plans.plans.values()}):
         if recognizer.supports(language):
             log.info("speech recognition for %s: ready", language)
@@ -127,6 +131,7 @@ def _open_store(settings: Settings) -> Store:
 def create_app(settings: Settings, base_url: str, parts: AppParts | None = None) -> web.Application:
     parts = parts or AppParts()
     app = web.Application(client_max_size=MAX_BODY_BYTES)
+    readiness = app[READINESS] = Readiness()
     if settings.provider == "simulator":
         settings = _with_simulator(app, settings, base_url, parts)
 
@@ -160,8 +165,12 @@ def create_app(settings: Settings, base_url: str, parts: AppParts | None = None)
             ),
         )
         tasks = []
+        if parts.warm_up:
+            tasks.append(asyncio.create_task(readiness.warm_up(services), name="warm-up"))
+        else:
+            readiness.ready = True
         if parts.background:
-            tasks = [
+            tasks += [
                 asyncio.create_task(outbound.scheduler.run(), name="scheduler"),
                 asyncio.create_task(outbound.webhooks.run(1.0), name="result-webhooks"),
             ]
@@ -178,6 +187,7 @@ def create_app(settings: Settings, base_url: str, parts: AppParts | None = None)
 
     app.cleanup_ctx.append(services_ctx)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     twilio_routes.add_routes(app)
     api_routes.add_routes(app)
     audio_routes.add_routes(app)
@@ -191,6 +201,7 @@ async def healthz(request: web.Request) -> web.Response:
             "status": "ok",
             "plans": sorted(services.plans.plans),
             "provider": services.settings.provider,
+            "ready": request.app[READINESS].ready,
         }
     )
 

@@ -31,8 +31,6 @@ from ivr.dialplan.vocabulary import (
     Say,
 )
 from ivr.integrations.lookups import async_http_lookup
-from ivr.speech.audio import AudioFormat
-from ivr.speech.tts import TtsError
 from ivr.store import (
     FINAL_CALL_STATUSES,
     CallRecord,
@@ -52,8 +50,9 @@ from ivr.telephony.twiml import (
 )
 from ivr.web.recognition import PendingRecognitions
 from ivr.web.services import Services
-from ivr.web.turns import Turn, run_turn
-from ivr.web.urls import CallUrls, audio_path, call_url, opaque
+from ivr.web.turn_audio import TurnAudio, render_first_prompts
+from ivr.web.turns import run_turn
+from ivr.web.urls import CallUrls, call_url, opaque
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +141,11 @@ class CallService:
         )
 
     async def dial(self, call: CallRecord) -> CallRecord:
-        """Ask the provider to place a recorded call; a refusal ends the call as failed."""
+        """Ask the provider to place a recorded call; a refusal ends the call as failed.
+
+        Its first prompts are rendered first, so the answer webhook finds them cached."""
+        if (plan := self.s.plan(call.plan_id)) is not None:
+            await render_first_prompts(self.s, plan, Session.from_json(call.session_json))
         base = self.s.base_url
         try:
             info = await self.s.provider.place_call(
@@ -306,9 +309,10 @@ class CallService:
         return await async_http_lookup(self.s.http, action)
 
     async def _advance(self, call: CallRecord, plan: Plan, session: Session, event: Event) -> str:
-        turn = await run_turn(plan, session, event, self._lookup)
+        audio = TurnAudio(self.s)
+        turn = await run_turn(plan, session, event, self._lookup, audio.start)
         twiml = render(
-            turn.outputs, self._urls(call, await self._audio(turn)), speech=self.s.speech_for(plan)
+            turn.outputs, self._urls(call, await audio.paths(turn)), speech=self.s.speech_for(plan)
         )
         return await self._commit(call, turn.session, twiml, turn.log, turn.sms)
 
@@ -317,26 +321,6 @@ class CallService:
         return CallUrls(
             self.s.base_url, call.id, call.turn + 1, self.s.secret, settings.audio_url_ttl, audio
         )
-
-    async def _audio(self, turn: Turn) -> dict[Say | Play, str]:
-        """Signed-URL paths of the turn's prompts; a prompt that fails falls back to <Say>."""
-        audio_dir = self.s.settings.audio_dir
-        paths: dict[Say | Play, str] = {}
-        for output in turn.outputs:
-            try:
-                if isinstance(output, Say):
-                    file = await self.s.prompts.prompt_audio_async(output.text, output.language)
-                elif isinstance(output, Play):
-                    file = await asyncio.to_thread(
-                        self.s.prompts.prepare_recording, audio_dir / output.path, AudioFormat.MULAW
-                    )
-                else:
-                    continue
-                paths[output] = audio_path(audio_dir, file)
-            except (TtsError, ValueError, OSError) as exc:
-                log.warning("prompt %r could not be prepared: %s", output, exc)
-                turn.log.append(("error", {"prompt": str(output), "problem": str(exc)}))
-        return paths
 
     async def _commit(
         self,

@@ -8,8 +8,8 @@ language (a Vosk model if one is found, else PocketSphinx for English, else none
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from ivr.dialplan.vocabulary import Event, Listen, NoInput, SpeechRecognized
 from ivr.speech.asr import (
@@ -19,8 +19,10 @@ from ivr.speech.asr import (
     Recognizer,
     recognize_async,
     recognizer_for,
+    start_pool,
 )
 from ivr.speech.audio import read_wav, rms
+from ivr.speech.warmup import warm_decoders, warm_process_pool
 
 # Shorter than this, or quieter than this, is not an answer (a click, line noise).
 MIN_SECONDS = 0.1
@@ -57,6 +59,41 @@ class OfflineRecognizer:
         engine, grammar = prepared
         return answer_event(await recognize_async(engine, pcm, rate, grammar, self.config.workers))
 
+    async def warm_up(self, listens: Sequence[Listen]) -> list[str]:
+        """Load every engine these listens need and build its decoders, off the event loop.
+
+        Process engines (PocketSphinx) get all their worker processes started, each with a
+        decoder and every grammar compiled; thread engines (Vosk) load their model and
+        decode once per grammar. Returns one line per engine, for the start-up log.
+        """
+        jobs: dict[str, tuple[Recognizer, list[Grammar]]] = {}
+        for listen in listens:
+            engine = self.engine(listen.language)
+            if engine is None:
+                continue
+            try:
+                grammar = Grammar.from_listen(listen.spec, listen.language)
+            except ValueError:
+                continue  # e.g. digits in a language without digit words: keypad only
+            jobs.setdefault(engine.name, (engine, []))[1].append(grammar)
+        loop = asyncio.get_running_loop()
+        by_kind = {
+            kind: [job for job in jobs.values() if job[0].runs_in == kind]
+            for kind in ("thread", "process")
+        }
+        done: list[str] = []
+        work: list[Awaitable[object]] = []
+        if processes := by_kind["process"]:
+            work.append(asyncio.to_thread(warm_process_pool, processes, self.config.workers))
+        for job in by_kind["thread"]:
+            pool = start_pool("thread", self.config.workers)
+            work.append(loop.run_in_executor(pool, warm_decoders, [job]))
+        await asyncio.gather(*work)
+        for name, (engine, grammars) in sorted(jobs.items()):
+            where = "worker processes" if engine.runs_in == "process" else "threads"
+            done.append(f"{name}: {len(grammars)} grammars ready in {where}")
+        return done
+
     def decode(self, pcm: bytes, rate: int, listen: Listen) -> Recognition | None:
         """Blocking, for synchronous callers (``ivr simulate --audio``), never on an event loop:
         the recognition of an answer, or None (no engine for the language, or no answer)."""
@@ -71,6 +108,13 @@ class OfflineRecognizer:
         if engine is None or not is_answer(pcm, rate):
             return None
         return engine, Grammar.from_listen(listen.spec, listen.language)
+
+
+@runtime_checkable
+class WarmableRecognizer(Protocol):
+    """A recognizer that can load its engines ahead of the first answer (start-up)."""
+
+    async def warm_up(self, listens: Sequence[Listen]) -> list[str]: ...
 
 
 class PendingRecognitions:

@@ -20,6 +20,8 @@ from ivr.dialplan.session import Session
 from ivr.dialplan.vocabulary import Event, Lookup, LookupFinished, Output, SendSms
 
 LookupRunner = Callable[[Lookup], Awaitable[LookupFinished]]
+# Told each step's outputs as soon as the engine emits them (to start rendering prompts).
+OutputListener = Callable[[list[Output]], None]
 
 
 @dataclass
@@ -49,13 +51,21 @@ def log_entry(item: Output | Event) -> tuple[str, dict[str, Any]]:
     return type(item).__name__, data
 
 
-async def run_turn(plan: Plan, session: Session, event: Event, lookup: LookupRunner) -> Turn:
+async def run_turn(
+    plan: Plan,
+    session: Session,
+    event: Event,
+    lookup: LookupRunner,
+    emitted: OutputListener | None = None,
+) -> Turn:
     turn = Turn(session)
     pending: Event | None = event
     while pending is not None:
         turn.log.append(log_entry(pending))
         turn.session, outputs = step(plan, turn.session, pending)
         turn.outputs += outputs
+        if emitted is not None:
+            emitted(outputs)
         turn.log += [log_entry(o) for o in outputs]
         asked = next((o for o in outputs if isinstance(o, Lookup)), None)
         pending = await lookup(asked) if asked is not None else None

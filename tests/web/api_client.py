@@ -106,7 +106,7 @@ async def running_api(
         "api_token": TOKEN,
         **settings,
     }
-    app = create_app(Settings(**values), url, AppParts(background=False))
+    app = create_app(Settings(**values), url, AppParts(background=False, warm_up=False))
     server = await aiohttp_server(app, port=port)
     async with aiohttp.ClientSession() as http:
         yield Api(url, server, http)

@@ -15,7 +15,7 @@ from pytest_aiohttp import AiohttpServer
 from ivr.config import Settings
 from ivr.store import Store
 from ivr.telephony.twilio import SIGNATURE_HEADER, sign
-from ivr.web.app import create_app
+from ivr.web.app import AppParts, create_app
 from ivr.web.calls import CallService
 from ivr.web.twilio_routes import CALLS
 from tests.conftest import DIALPLANS
@@ -52,9 +52,16 @@ class Server:
 
 
 async def start_server(
-    tmp_path: Path, aiohttp_server: AiohttpServer, http: aiohttp.ClientSession, **overrides: Any
+    tmp_path: Path,
+    aiohttp_server: AiohttpServer,
+    http: aiohttp.ClientSession,
+    warm_up: bool = False,
+    **overrides: Any,
 ) -> Server:
-    """The app (provider=twilio) against a fresh ``FakeTwilioApi``; ``overrides``: settings."""
+    """The app (provider=twilio) against a fresh ``FakeTwilioApi``; ``overrides``: settings.
+
+    Without ``warm_up`` the server is ready at once and renders prompts on first use (a
+    warm-up would render every plan's prompts into each test's own cache)."""
     twilio = FakeTwilioApi()
     twilio_server = await aiohttp_server(twilio.app())
     twilio.base_url = str(twilio_server.make_url("")).rstrip("/")
@@ -73,7 +80,8 @@ async def start_server(
         twilio_api_base=twilio.base_url,
         **overrides,
     )
-    app_server = await aiohttp_server(create_app(settings, url), port=port)
+    app = create_app(settings, url, AppParts(warm_up=warm_up))
+    app_server = await aiohttp_server(app, port=port)
     return Server(url, app_server, twilio, http)
 
 
