@@ -13,6 +13,7 @@ from pathlib import Path as FsPath
 
 import jinja2
 
+from ivr.dialplan.recovery import phrasing
 from ivr.dialplan.schema import Plan, State
 from ivr.dialplan.templating import BUILTIN_NAMES, template_names
 from ivr.dialplan.yamlio import Path
@@ -63,7 +64,7 @@ def _check_state(plan: Plan, name: str, state: State, audio_dir: FsPath | None) 
         if target not in plan.states
     ]
     if state.listen is not None:
-        findings += _check_listen(name, state)
+        findings += _check_listen(plan, name, state)
     elif state.lookup is not None:
         findings += _check_lookup(name, state)
     elif state.on:
@@ -87,11 +88,17 @@ def _check_state(plan: Plan, name: str, state: State, audio_dir: FsPath | None) 
     return findings
 
 
-def _check_listen(name: str, state: State) -> Iterator[Finding]:
+def _check_listen(plan: Plan, name: str, state: State) -> Iterator[Finding]:
     listen = state.listen
     assert listen is not None
     at = ("states", name)
     if listen.digits is not None:
+        if listen.digits.confirm == "always" and phrasing(plan.language) is None:
+            yield Finding(
+                (*at, "listen", "digits", "confirm"),
+                name,
+                f"confirm: no read-back phrases for language {plan.language!r}: use never",
+            )
         if state.next is None:
             yield Finding((*at, "listen"), name, "digit collection needs next: (where to go)")
         for key in state.on:
@@ -190,7 +197,7 @@ def _templates(plan: Plan) -> Iterator[tuple[Path, str | None, str]]:
             if (source := getattr(state, field)) is not None:
                 yield (*at, field), name, source
         if state.listen is not None:
-            for field in ("no_input", "no_match"):
+            for field in ("no_input", "no_match", "key_hint"):
                 if (source := getattr(state.listen, field)) is not None:
                     yield (*at, "listen", field), name, source
         if state.lookup is not None:

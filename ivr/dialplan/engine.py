@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from ivr.dialplan.digits import parse_spoken_digits
 from ivr.dialplan.intents import match_keys, match_speech
-from ivr.dialplan.schema import VOICEMAIL, ListenSpec, Plan, State
+from ivr.dialplan.recovery import (
+    CONFIRMED,
+    REJECTED,
+    confirm_listen,
+    digits_hint,
+    key_hint,
+    phrasing,
+    read_back,
+)
+from ivr.dialplan.schema import VOICEMAIL, DigitsSpec, ListenSpec, Plan, State
 from ivr.dialplan.session import Session
 from ivr.dialplan.templating import render
 from ivr.dialplan.vocabulary import (
@@ -120,7 +129,7 @@ def _enter(plan: Plan, s: Session, name: str | None, reason: str, out: list[Outp
             _end(s, "error")
             return
         out.append(Entered(name, s.state, reason))
-        s.state, s.retries = name, 0
+        s.state, s.retries, s.confirming = name, 0, None
         if not _run_state(plan, s, state, out):
             return
         name, reason = state.next, "next"
@@ -190,7 +199,9 @@ def _input(
     if listen is None:  # a session resumed against a changed plan
         out.append(Problem(s.state, "input for a state that does not listen: ignored"))
         return
-    if isinstance(event, NoInput):
+    if s.confirming is not None:
+        _confirm_input(plan, s, state, listen, event, out)
+    elif isinstance(event, NoInput):
         _retry(plan, s, state, listen, listen.no_input, "no input", out)
     elif listen.digits is not None:
         _digits_input(plan, s, state, listen, event, out)
@@ -226,10 +237,60 @@ def _digits_input(
     ok = len(digits) >= spec.min
     out.append(Understood(s.state or "", None, digits if ok else None, heard, confidence))
     if not ok:
-        _retry(plan, s, state, listen, listen.no_match, "no match", out)
-        return
+        spoken = isinstance(event, SpeechRecognized)
+        _retry(plan, s, state, listen, listen.no_match, "no match", out, hint=spoken)
+    elif _needs_read_back(spec, event, confidence, plan.language):
+        _read_back(plan, s, listen, digits, out)
+    else:
+        _accept(plan, s, state, listen, digits, out)
+
+
+def _needs_read_back(
+    spec: DigitsSpec, event: KeysPressed | SpeechRecognized, confidence: float, language: str
+) -> bool:
+    if spec.confirm == "never" or phrasing(language) is None:
+        return False
+    if spec.confirm == "always":
+        return True
+    return isinstance(event, SpeechRecognized) and confidence < spec.confirm_below
+
+
+def _read_back(plan: Plan, s: Session, listen: ListenSpec, digits: str, out: list[Output]) -> None:
+    """Say the digits back and wait for yes (1) or no (2); the session keeps the digits."""
+    s.confirming = digits
+    out.append(Say(read_back(digits, plan.language), plan.language))
+    out.append(Listen(s.state or "", confirm_listen(listen, plan.language), plan.language))
+
+
+def _accept(
+    plan: Plan, s: Session, state: State, listen: ListenSpec, digits: str, out: list[Output]
+) -> None:
     s.variables[listen.into] = digits
     _enter(plan, s, state.next, f"digits {digits}", out)
+
+
+def _confirm_input(
+    plan: Plan,
+    s: Session,
+    state: State,
+    listen: ListenSpec,
+    event: KeysPressed | SpeechRecognized | NoInput,
+    out: list[Output],
+) -> None:
+    """The caller's answer to a read-back: yes accepts the digits, no asks for them again,
+    anything else asks the question again (each no or unclear answer uses up a retry)."""
+    digits = s.confirming or ""
+    if isinstance(event, NoInput):
+        _retry(plan, s, state, listen, listen.no_input, "no input", out)
+        return
+    answer = _match(confirm_listen(listen, plan.language), event, s, out)
+    if answer == CONFIRMED:
+        _accept(plan, s, state, listen, digits, out)
+    elif answer == REJECTED:
+        s.confirming = None
+        _retry(plan, s, state, listen, None, "digits rejected", out)
+    else:
+        _retry(plan, s, state, listen, listen.no_match, "no match", out)
 
 
 def _intent_input(
@@ -240,6 +301,21 @@ def _intent_input(
     event: KeysPressed | SpeechRecognized,
     out: list[Output],
 ) -> None:
+    intent = _match(listen, event, s, out)
+    if intent is None:
+        spoken = isinstance(event, SpeechRecognized)
+        _retry(plan, s, state, listen, listen.no_match, "no match", out, hint=spoken)
+    elif intent in state.on:
+        _enter(plan, s, state.on[intent], f"intent {intent}", out)
+    else:  # only ``repeat`` may be left unmapped (the validator enforces it): play again
+        _prompt(plan, s, state, out)
+        out.append(Listen(s.state or "", listen, plan.language))
+
+
+def _match(
+    listen: ListenSpec, event: KeysPressed | SpeechRecognized, s: Session, out: list[Output]
+) -> str | None:
+    """The intent of ``listen`` that ``event`` means (noted as Understood), or None."""
     heard, confidence = _heard(event)
     if isinstance(event, KeysPressed):
         intent = match_keys(listen.intents, heard)
@@ -248,13 +324,20 @@ def _intent_input(
     else:
         intent = None
     out.append(Understood(s.state or "", intent, None, heard, confidence))
-    if intent is None:
-        _retry(plan, s, state, listen, listen.no_match, "no match", out)
-    elif intent in state.on:
-        _enter(plan, s, state.on[intent], f"intent {intent}", out)
-    else:  # only ``repeat`` may be left unmapped (the validator enforces it): play again
-        _prompt(plan, s, state, out)
-        out.append(Listen(s.state or "", listen, plan.language))
+    return intent
+
+
+def _say_key_hint(plan: Plan, s: Session, listen: ListenSpec, out: list[Output]) -> None:
+    """After a spoken answer was turned away: remind the caller of the keypad."""
+    if listen.key_hint is not None:
+        _say(plan, s, listen.key_hint, out)
+        return
+    if listen.digits is not None:
+        hint = digits_hint(plan.language)
+    else:
+        hint = key_hint(listen.intents, plan.language)
+    if hint:
+        out.append(Say(hint, plan.language))
 
 
 def _retry(
@@ -265,12 +348,32 @@ def _retry(
     apology: str | None,
     why: str,
     out: list[Output],
+    *,
+    hint: bool = False,
 ) -> None:
+    """Ask again (the read-back question while one is pending), or go to ``failed``."""
     if s.retries < listen.retries:
         s.retries += 1
         if apology:
             _say(plan, s, apology, out)
+        if s.confirming is not None:
+            _read_back(plan, s, listen, s.confirming, out)
+            return
+        if hint:
+            _say_key_hint(plan, s, listen, out)
         _prompt(plan, s, state, out)
         out.append(Listen(s.state or "", listen, plan.language))
         return
     _enter(plan, s, state.on.get(FAILED), f"{FAILED} after {why}", out)
+
+
+def pending_listen(plan: Plan, session: Session) -> Listen | None:
+    """What the call waits for now, as the last step's ``Listen`` asked (for runtimes that
+    rebuild it from the stored session): the read-back's yes/no while one is pending."""
+    state = plan.states.get(session.state or "")
+    if state is None or state.listen is None or session.waiting != "input":
+        return None
+    if session.confirming is not None:
+        spec = confirm_listen(state.listen, plan.language)
+        return Listen(session.state or "", spec, plan.language)
+    return Listen(session.state or "", state.listen, plan.language)

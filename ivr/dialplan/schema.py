@@ -85,6 +85,10 @@ class DigitsSpec(_Strict):
     min: int = Field(default=1, ge=1, le=32)
     max: int = Field(default=16, ge=1, le=32)
     finish_on: Key | None = "#"
+    # Read the number back before accepting it: ``auto`` when it was spoken with a confidence
+    # below ``confirm_below`` (typed digits are never read back), ``always``, or ``never``.
+    confirm: Literal["auto", "always", "never"] = "auto"
+    confirm_below: float = Field(default=0.8, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _min_not_above_max(self) -> DigitsSpec:
@@ -102,6 +106,9 @@ class ListenSpec(_Strict):
     no_input: str | None = None
     no_match: str | None = None
     min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+    # Said after ``no_match`` when a spoken answer was turned away; None: derived from the
+    # intents' keys ("You can also press 1 for yes, or 2 for no."), "" for none.
+    key_hint: str | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> ListenSpec:

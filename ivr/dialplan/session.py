@@ -24,6 +24,8 @@ class Session(BaseModel):
     outcome: str | None = None
     end_reason: str | None = None
     answered_by: str | None = None
+    # Digits heard and read back to the caller, waiting for their yes or no.
+    confirming: str | None = None
 
     @property
     def ended(self) -> bool:

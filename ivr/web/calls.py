@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from ivr.dialplan.engine import pending_listen
 from ivr.dialplan.schema import Plan
 from ivr.dialplan.session import Session, new_session
 from ivr.dialplan.variables import coerce_variables
@@ -230,10 +231,7 @@ class CallService:
         return plan
 
     def listening(self, plan: Plan, session: Session) -> Listen | None:
-        state = plan.states.get(session.state or "")
-        if state is None or state.listen is None or session.waiting != "input":
-            return None
-        return Listen(session.state or "", state.listen, plan.language)
+        return pending_listen(plan, session)
 
     async def on_keys(self, ref: str, turn: int, keys: str, first: bool) -> str:
         """Keys from a Gather (or a key that ended a recording)."""

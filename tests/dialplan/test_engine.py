@@ -46,6 +46,8 @@ MENU = (
     "Thank you for calling Northside Shop. To check an order, say order or press 1. "
     "To speak to someone, say operator or press 0."
 )
+REMINDER_KEYS = "You can also press 1 for yes, 2 for no, 3 for repeat, or 9 for stop."
+KEYPAD = "You can also type the number on your keypad."
 ASK_NUMBER = "Please say or type your order number, then press pound."
 SHOP_VARS = {"shop": "Northside Shop", "operator": "+12025550123", "orders_api": "http://crm.test"}
 
@@ -308,6 +310,7 @@ def test_no_input_and_no_match_apologise_then_re_prompt_then_fail() -> None:
     assert no_match == [
         Understood("ask", None, None, "what is this about", 1.0),
         Say("Sorry, I did not understand.", "en-US"),
+        Say(REMINDER_KEYS, "en-US"),
         Say(QUESTION, "en-US"),
         listen_of(plan, "ask"),
     ]
@@ -357,7 +360,7 @@ def test_low_confidence_speech_is_no_match() -> None:
         SpeechRecognized("yes", 0.49), SpeechRecognized("yes", 0.5)
     )
     assert low[0] == Understood("ask", None, None, "yes", 0.49)
-    assert said(low) == ["Sorry, I did not understand.", QUESTION]
+    assert said(low) == ["Sorry, I did not understand.", REMINDER_KEYS, QUESTION]
     assert enough[0] == Understood("ask", "confirm", None, "yes", 0.5)
     assert s.outcome == "confirmed"
 
@@ -381,7 +384,7 @@ def test_tied_phrases_are_no_match() -> None:
         (KeysPressed("12345#678"), "12345"),
         (KeysPressed("4*2*0*7"), "4207"),
         (SpeechRecognized("four two oh seven"), "4207"),
-        (SpeechRecognized("my order is double four five six", 0.7), "4456"),
+        (SpeechRecognized("my order is double four five six", 0.85), "4456"),
         (SpeechRecognized("zero one two three four five six seven eight nine ten"), "0123456789"),
         (SpeechRecognized("four two"), None),
         (SpeechRecognized("I do not know"), None),
@@ -395,8 +398,11 @@ def test_digit_collection(event: KeysPressed | SpeechRecognized, digits: str | N
     heard, confidence = heard_of(event)
     assert out[0] == Understood("ask_number", None, digits, heard, confidence)
     if digits is None:
+        # a spoken answer turned away also reminds the caller of the keypad
+        hint = [Say(KEYPAD, "en-US")] if isinstance(event, SpeechRecognized) else []
         assert out[1:] == [
             Say("Sorry, an order number has 4 to 10 digits.", "en-US"),
+            *hint,
             Say(ASK_NUMBER, "en-US"),
             listen_of(plan, "ask_number"),
         ]
@@ -468,6 +474,7 @@ def test_digits_below_the_confidence_threshold_are_no_match() -> None:
     )
     assert low == [
         Understood("ask", None, None, "one two three four", 0.59),
+        Say(KEYPAD, "en-US"),
         listen_of(plan, "ask"),
     ]
     assert ok[0] == Understood("ask", None, "1234", "1234", 1.0)
