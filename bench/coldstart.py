@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +51,8 @@ from ivr.simulation.scenario import Turn
 from ivr.telephony.simulator import Persona, Simulator, SimulatorSettings
 from ivr.telephony.simulator_state import WebhookExchange
 
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+
 
 @dataclass
 class Server:
@@ -61,7 +66,9 @@ class Server:
         return f"{self.url}/twilio/voice"
 
 
-async def start(workdir: Path, pace: float) -> tuple[Server, aiohttp.web.AppRunner]:
+async def start(
+    workdir: Path, pace: float, database: str | None = None
+) -> tuple[Server, aiohttp.web.AppRunner]:
     simulator = Simulator(ACCOUNT, TOKEN, settings=SimulatorSettings(pace=pace))
     api_base = await simulator.start()
     orders, orders_url = await orders_api()
@@ -71,7 +78,7 @@ async def start(workdir: Path, pace: float) -> tuple[Server, aiohttp.web.AppRunn
         **os.environ,
         "IVR_PROVIDER": "twilio",
         "IVR_PUBLIC_URL": url,
-        "IVR_DATABASE_URL": f"sqlite:///{workdir}/bench.db",
+        "IVR_DATABASE_URL": database or f"sqlite:///{workdir}/bench.db",
         "IVR_VAR_DIR": str(workdir / "var"),
         "IVR_AUDIO_DIR": str(workdir / "audio"),  # a cold prompt cache
         "IVR_TWILIO_ACCOUNT_SID": ACCOUNT,
@@ -182,16 +189,36 @@ async def after_ready(workdir: Path, warm_calls: int) -> dict[str, float]:
         await stop(server, orders)
 
 
-async def burst(workdir: Path, callers: int, persona: Persona, what: str) -> list[WebhookExchange]:
+async def loop_lag(lags: list[float], stop: asyncio.Event) -> None:
+    """How late this process's event loop wakes up (the simulator's own delay: it measures
+    every webhook, so a busy bench process adds to the latencies it reports)."""
+    while not stop.is_set():
+        before = time.perf_counter()
+        await asyncio.sleep(0.01)
+        lags.append(time.perf_counter() - before - 0.01)
+
+
+async def burst(
+    workdir: Path, callers: int, persona: Persona, what: str, database: str | None = None
+) -> list[WebhookExchange]:
     """``callers`` calls arriving at once, in real time; returns every webhook exchange."""
-    server, orders = await start(workdir, pace=1.0)
+    server, orders = await start(workdir, pace=1.0, database=database)
     try:
         await wait_for(f"{server.url}/readyz", server)
+        lags: list[float] = []
+        stop_lag = asyncio.Event()
+        monitor = asyncio.create_task(loop_lag(lags, stop_lag))
         started = time.perf_counter()
         hooks = await asyncio.gather(*(call(server, n, persona) for n in range(callers)))
         elapsed = time.perf_counter() - started
+        stop_lag.set()
+        await monitor
         flat = [w for group in hooks for w in group]
         print(f"{what}: {callers} calls at once took {elapsed:.1f} s, {len(flat)} webhooks")
+        print(
+            f"{what}: the simulator's own loop lag p99 {ms(percentile(lags, 99))}, "
+            f"max {ms(max(lags))}"
+        )
         return flat
     finally:
         await stop(server, orders)
@@ -203,6 +230,30 @@ def summary(name: str, latencies: list[float]) -> dict[str, float]:
         f"{name:<34} n {len(latencies):4d}  " + "  ".join(f"p{q} {ms(v)}" for q, v in stats.items())
     )
     return {f"p{q}": v for q, v in stats.items()}
+
+
+@contextlib.contextmanager
+def throwaway_postgres(admin: str) -> Iterator[str]:
+    """A new database on the PostgreSQL server of ``admin`` (createdb/dropdb), its URL."""
+    name = f"ivr_bench_{secrets.token_hex(4)}"
+    host = ["-h", "127.0.0.1", "-U", "postgres"]
+    subprocess.run(["createdb", *host, name], check=True)
+    try:
+        yield admin.rsplit("/", 1)[0] + "/" + name
+    finally:
+        subprocess.run(["dropdb", *host, name], check=True)
+
+
+async def on_postgres(callers: int) -> None:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        throwaway_postgres(POSTGRES) as database,
+    ):
+        keys = await burst(Path(tmp), callers, keys_persona(), "keys, PostgreSQL", database)
+    summary(
+        f"{callers} at once, PostgreSQL",
+        [w.elapsed for w in keys if w.purpose in WEBHOOK_PURPOSES],
+    )
 
 
 async def main(callers: int, spoken: int, warm_calls: int) -> None:
@@ -246,5 +297,13 @@ if __name__ == "__main__":
     parser.add_argument(
         "--warm-calls", type=int, default=5, help="calls after the first, for the warm baseline"
     )
+    parser.add_argument(
+        "--postgres-burst",
+        action="store_true",
+        help="only the burst, on a throwaway PostgreSQL database at 127.0.0.1:5432",
+    )
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.burst, arguments.spoken, arguments.warm_calls))
+    if arguments.postgres_burst:
+        asyncio.run(on_postgres(arguments.burst))
+    else:
+        asyncio.run(main(arguments.burst, arguments.spoken, arguments.warm_calls))

@@ -4,11 +4,13 @@ soon as their text is known (outbound greetings before dialing, post-lookup prom
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
 from pytest_aiohttp import AiohttpServer
@@ -54,8 +56,9 @@ def settings_for(tmp_path: Path, url: str, twilio_base: str, **more: object) -> 
 
 
 async def test_readyz_is_503_until_the_warm_up_is_done_then_everything_is_warm(
-    tmp_path: Path, aiohttp_server: AiohttpServer
+    tmp_path: Path, aiohttp_server: AiohttpServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="ivr.web.readiness")
     shutdown_pools()  # decoder processes are per test process: start them from cold here
     gate = asyncio.Event()
     url = f"http://127.0.0.1:{unused_port()}"
@@ -87,6 +90,9 @@ async def test_readyz_is_503_until_the_warm_up_is_done_then_everything_is_warm(
     assert any(t.startswith("Thank you for calling Northwind Shop. To check") for t in texts)
     assert report["prompts"] == {"done": len(jobs), "total": len(jobs)}
     assert all(services.prompts.is_cached(job.text, job.language) for job in jobs)
+    logged = [r.getMessage() for r in caplog.records if r.name == "ivr.web.readiness"]
+    assert f"warm-up: {len(jobs)} of {len(jobs)} prompts ready" in logged  # progress
+    assert [m for m in logged if m.startswith("ready: warm-up took")]  # what `ivr serve` logs
 
 
 async def test_after_readiness_the_first_webhook_renders_no_prompt(
