@@ -1,15 +1,16 @@
-"""Digit confidence that means the same for every voice: a small logistic model over a few
-measurements of each recognized digit, fitted across speakers (``bench/asr_speakers.py``).
+"""Digit confidence as data: a logistic curve over measurements of each recognized digit,
+chosen across speakers (``bench/asr_speakers.py``, leave one speaker out).
 
-The recognizer used one hand-set curve of one number (how well the digit fits against a free
-phone loop, per frame) chosen on two speakers. That number drifts with the voice: a very quiet
-recording whose noise was raised with it, a fast speaker whose digits are short, an accent that
-fits the model worse everywhere. The model below also sees how long the digit is, how well
-the phone loop itself fits those frames (a voice the model hears badly fits badly both ways)
-and the recording's own signal-to-noise ratio, and is fitted on speakers by
-leave-one-speaker-out, so that ``min_confidence`` 0.5 rejects about the same share of wrong
-answers from a voice the fit never saw. The coefficients are data
-(``ivr/speech/data/digit_calibration.json``), written by the bench script.
+The recognizer's evidence for a digit (:class:`DigitEvidence`) is how well it fits against a
+free phone loop, per frame and over its own frames (already normalized per utterance and per
+frame: a voice the model hears badly fits badly both ways), plus its length, the phone loop's
+own fit and the recording's signal-to-noise ratio. A :class:`Calibration` maps the evidence to
+a confidence with weights and a bias stored in ``ivr/speech/data/digit_calibration.json``.
+Measured on four FSDD speakers, the fit alone (logistic((fit - offset) / 0.5)) carries across
+voices best: logistic models fitted on three speakers with the other measurements did worse
+on the fourth (length follows the speaking rate, SNR the recording, not the answer), so the
+committed calibrations use the fit only, with the offsets chosen by leave one speaker out.
+A deployment picks ``min_confidence`` on its own callers with ``ivr asr evaluate``.
 """
 
 from __future__ import annotations
