@@ -21,7 +21,7 @@ import logging
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +131,16 @@ class Grammar:
         """Identifies the grammar's content (engines cache compiled grammars by it)."""
         kind = f"digits {self.digits.min}-{self.digits.max}" if self.digits else "phrases"
         return f"{self.base_language}|{kind}|" + "|".join(self.phrases)
+
+    def describe(self) -> str:
+        """What the grammar allows, for people: ``en-US digits 4-10`` or ``en-US phrases: yes |
+        no``, with its threshold."""
+        if self.digits is not None:
+            low, high = self.digits.min, self.digits.max
+            kind = f"digits {low}" if low == high else f"digits {low}-{high}"
+        else:
+            kind = "phrases: " + " | ".join(self.phrases)
+        return f"{self.language} {kind}, min_confidence {self.min_confidence:g}"
 
     def resolve(self, words: Sequence[Word], engine: str) -> Recognition:
         """Turn recognized words into a Recognition; ``[unk]`` words count as not heard. An
@@ -290,6 +300,20 @@ def shutdown_pools() -> None:
 
 
 atexit.register(shutdown_pools)
+
+
+def recognize_many(
+    recognizer: Recognizer,
+    audio: Iterable[tuple[bytes, int]],
+    grammar: Grammar,
+    workers: int | None = None,
+) -> Iterator[Recognition]:
+    """Decode many utterances in the engine's pool, in order (blocking; not on an event loop)."""
+    items = list(audio)
+    pool = _pool(recognizer.runs_in, workers)
+    yield from pool.map(
+        recognizer.recognize, [a for a, _ in items], [r for _, r in items], [grammar] * len(items)
+    )
 
 
 async def recognize_async(

