@@ -39,9 +39,48 @@ def run_worker_script(body: str) -> dict[str, object]:
 
 
 def test_an_utterance_cancelled_by_pyttsx3s_own_stop_is_rendered_again() -> None:
-    # pyttsx3's runAndWait() begins with stop(), which flags the run loop to cancel the
-    # utterance when espeak-ng still reports a previous one as playing (a busy machine). The
-    # flag is set by hand here, every time, so that the cancellation CI once met is certain.
+    # pyttsx3's runAndWait() begins with stop(), which cancels the utterance when espeak-ng
+    # still reports a previous one as playing (a busy machine): the render comes out empty or
+    # unwritten. Whether that happens depends on the machine's load, so the first render of
+    # every utterance here is made to end as such a cancelled one does (the real engine
+    # renders, its audio is dropped), every time: each utterance must still come back whole.
+    result = run_worker_script(
+        """
+        text = "Prompt number seven for everyone."
+        reference = len(synthesizer.synthesize(text, "gmw/en-us", 160))
+        real_render = synthesizer._render_once
+        renders = []
+
+        def cancelled_first(text):
+            frames = real_render(text)
+            renders.append(len(frames))
+            return b"" if len(renders) % 2 == 1 else frames
+
+        synthesizer._render_once = cancelled_first
+        lengths = [len(synthesizer.synthesize(text, "gmw/en-us", 160)) for _ in range(5)]
+        result = {
+            "reference": reference,
+            "lengths": lengths,
+            "renders": len(renders),
+            "empty": synthesizer.empty_renders,
+        }
+        """
+    )
+    reference = result["reference"]
+    assert isinstance(reference, int)
+    assert reference > 50_000
+    lengths = result["lengths"]
+    assert isinstance(lengths, list)
+    # Every utterance comes back whole: none empty, none cut short...
+    assert all(abs(length - reference) < 0.05 * reference for length in lengths), lengths
+    # ...because each cancelled render was rendered again, once.
+    assert result["empty"] == 5
+    assert result["renders"] == 10
+
+
+def test_utterances_come_back_whole_when_pyttsx3s_stop_flag_is_left_set() -> None:
+    # The flag pyttsx3's stop() sets, set by hand before every utterance: how many renders it
+    # cancels depends on the machine's speed, so only the outcome is asserted, never a count.
     result = run_worker_script(
         """
         text = "Prompt number seven for everyone."
@@ -50,19 +89,14 @@ def test_an_utterance_cancelled_by_pyttsx3s_own_stop_is_rendered_again() -> None
         for _ in range(20):
             synthesizer._engine.proxy._driver._stopping = True
             lengths.append(len(synthesizer.synthesize(text, "gmw/en-us", 160)))
-        result = {"reference": reference, "lengths": lengths, "empty": synthesizer.empty_renders}
+        result = {"reference": reference, "lengths": lengths}
         """
     )
     reference = result["reference"]
     assert isinstance(reference, int)
-    assert reference > 50_000
     lengths = result["lengths"]
     assert isinstance(lengths, list)
-    # Every utterance comes back whole: none empty, none cut short.
     assert all(abs(length - reference) < 0.05 * reference for length in lengths), lengths
-    # The forced cancellations did happen (about 2 in 3 here) and were rendered again.
-    assert isinstance(result["empty"], int)
-    assert result["empty"] >= 1
 
 
 def test_audio_that_stays_empty_is_an_error_not_an_empty_prompt() -> None:
