@@ -47,10 +47,10 @@ Ears = Callable[[Turn, Listen | None, Plan], Heard]
 
 
 def text_ears(turn: Turn, listening: Listen | None, plan: Plan) -> Heard:
-    """Caller turns as text: what they say is taken as recognized with full confidence."""
+    """Caller turns as text: what they say is recognized with the turn's confidence (default 1)."""
     del listening, plan  # text needs no grammar and no language
     if turn.say is not None:
-        return Heard(SpeechRecognized(turn.say, 1.0))
+        return Heard(SpeechRecognized(turn.say, turn.confidence))
     if turn.press is not None:
         return Heard(KeysPressed(turn.press))
     if turn.silence:

@@ -45,6 +45,9 @@ class Turn(_Strict):
     hangup: bool = False
     intent: str | None = None
     digits: str | None = None
+    # How sure the recognizer is of a ``say`` turn (text mode): below a state's threshold the
+    # plan turns the answer away, below ``confirm_below`` a digit string is read back.
+    confidence: float = Field(default=1.0, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _one_action(self) -> Turn:
@@ -60,6 +63,10 @@ class Turn(_Strict):
     def acts(self) -> bool:
         return any((self.say is not None, self.press is not None, self.audio is not None,
                     self.silence, self.hangup))  # fmt: skip
+
+    @property
+    def pins_confidence(self) -> bool:
+        return self.say is not None and self.confidence < 1.0
 
 
 class ScriptedLookup(_Strict):
@@ -77,6 +84,9 @@ class Expectations(_Strict):
 
 
 class Scenario(_Strict):
+    """A scripted call. A turn's ``confidence`` holds in text mode only: real audio brings the
+    recognizer's own, so a scenario that pins one is not run with audio."""
+
     plan: str
     name: str
     description: str | None = None
@@ -87,6 +97,10 @@ class Scenario(_Strict):
     lookups: list[ScriptedLookup] | None = None
     turns: list[Turn] = []
     expect: Expectations = Expectations()
+
+    @property
+    def text_only(self) -> bool:
+        return any(turn.pins_confidence for turn in self.turns)
 
 
 def load_scenario(path: Path) -> Scenario:

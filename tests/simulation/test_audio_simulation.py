@@ -55,6 +55,7 @@ SPOKEN = [
     else p
     for p in scenario_files(SCENARIOS)
     if _speaks(_scenario(p)) and _plan(_scenario(p)).language in ENGINES
+    and not _scenario(p).text_only
 ]  # fmt: skip
 
 
@@ -140,7 +141,6 @@ def test_audio_turns_play_real_recordings(tmp_path: Path) -> None:
             {"audio": "3_jackson_0.wav"},  # an FSDD name, found with --audio-dir
             # a recording next to the scenario file:
             {"expect": "has 4 to 10 digits", "audio": "order.wav", "digits": "4207"},
-            {"expect": "I heard", "press": "1"},  # the plan reads the number back
             {"expect": "Order four two zero seven is delivered", "hangup": True},
         ],
         lookups=[{"status": "ok", "data": {"status": "delivered"}}],

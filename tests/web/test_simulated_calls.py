@@ -56,7 +56,7 @@ OVER_HTTP = [
     if p.stem in RECOGNITION_GAPS
     else p
     for p in scenario_files(SCENARIOS)
-    if p not in UNRECOGNIZED
+    if p not in UNRECOGNIZED and not load_scenario(p).text_only
 ]  # fmt: skip
 
 
