@@ -101,7 +101,10 @@ class MediaStream:
         self._tick = 0
         self._queue: deque[_Prompt] = deque()
         self._mouth = _Mouth()
-        self._talk_started: int | None = None  # tick the robot's talk began since the last turn
+        # Tick the robot's talk began since the caller's last turn: what the caller answers.
+        # Audio that plays while the caller is still speaking, or that a clear cut, is the
+        # old prompt, not a new one.
+        self._talk_started: int | None = None
         self._last_audio = -1  # last tick a frame of the robot's audio played
         self._marks_echoed = 0
         self._speech: dict[int, asyncio.Task[bytes | None]] = {}  # prepared say/audio turns
@@ -196,6 +199,8 @@ class MediaStream:
                 "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
             },
         )
+        for turn in self.caller.script.upcoming():
+            self._prepare(turn)  # espeak in a fresh engine takes seconds: render them now
         receiver = asyncio.get_running_loop().create_task(self._receive())
         try:
             end = await self._clock()
@@ -353,6 +358,7 @@ class MediaStream:
         """Empty the earpiece; every pending mark is echoed right away (Twilio documents so)."""
         pending = list(self._queue)
         self._queue.clear()
+        self._talk_started = None
         for prompt in pending:
             name = self._finish(prompt, cut=bool(prompt.audio))
             if name is not None:
@@ -379,7 +385,7 @@ class MediaStream:
                 head.played.extend(piece)
                 need -= len(piece)
                 self._last_audio = self._tick
-                if self._talk_started is None:
+                if self._talk_started is None and not self._mouth.busy:
                     self._talk_started = self._tick
             if head.audio or head.mark is None:
                 break  # more to play next tick, or no mark yet to close this prompt
