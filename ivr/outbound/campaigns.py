@@ -279,7 +279,9 @@ class CampaignService:
         variables = list(self.plans.plans[plan].variables)
         # Parsing 100,000 rows takes seconds of CPU: not on the event loop.
         parsed = await asyncio.to_thread(campaign_csv.parse, text, variables)
-        if parsed.errors:
+        # A bad header or an unreadable file stops there; bad cells do not hide the other
+        # rows' errors, which are checked as well.
+        if any(e.row == 1 or e.field == "file" for e in parsed.errors):
             return Creation(None, parsed.errors, False)
         return await self._create(
             name, plan, parsed.rows, parsed, calls_per_second, window, idempotency_key, digest
@@ -360,6 +362,8 @@ class CampaignService:
         resolved, errors = await asyncio.to_thread(
             self._resolve_rows, plan, rows, parsed, numbers, zones, taken, now
         )
+        if parsed is not None and parsed.errors:
+            errors = sorted(parsed.errors + errors, key=lambda e: e.row)
         if errors:
             return Creation(None, errors, False)
         window = parse_call_window(window_text) if window_text is not None else None
