@@ -20,6 +20,7 @@ from aiohttp import web
 
 from ivr.config import Settings
 from ivr.dialplan.loader import PlanSet, load_plans_or_raise
+from ivr.outbound.campaigns import CampaignService
 from ivr.outbound.result_webhooks import ResultWebhooks
 from ivr.outbound.scheduler import Scheduler
 from ivr.outbound.service import NotificationService
@@ -74,6 +75,7 @@ class Outbound:
     notifications: NotificationService
     scheduler: Scheduler
     webhooks: ResultWebhooks
+    campaigns: CampaignService
 
 
 OUTBOUND = web.AppKey("outbound", Outbound)
@@ -163,6 +165,7 @@ def create_app(settings: Settings, base_url: str, parts: AppParts | None = None)
             ResultWebhooks(
                 store, http, (settings.webhook_secret or "").encode() or services.secret
             ),
+            CampaignService(store, plans, settings),
         )
         tasks = []
         if parts.warm_up:
