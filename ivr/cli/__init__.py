@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from ivr.cli import asr, db, models, notify, plans, prompts, serve, simulate
+from ivr.cli import asr, console, db, models, notify, plans, prompts, serve, simulate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,5 +25,6 @@ for command in (
     *db.COMMANDS,
     *notify.COMMANDS,
     *serve.COMMANDS,
+    *console.COMMANDS,
 ):
     main.add_command(command)
