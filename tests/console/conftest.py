@@ -7,7 +7,7 @@ create notifications, tell the simulator who answers, read the store).
 
 Every page a test looks at can be kept with ``browser.shot("name")``; when a test fails its
 current page is captured too and the failure names the page (title and URL) and the file.
-Screenshots go to ``<pytest basetemp>/console-screenshots/<test>/``.
+Screenshots go to ``$TMPDIR/ivr-console-screenshots/<test>/`` (or $IVR_CONSOLE_SCREENSHOTS).
 
 Waiting is ``browser.wait_for(...)`` with conditions that find elements again on each try
 (no stale elements, no sleeps).
@@ -16,8 +16,10 @@ Waiting is ``browser.wait_for(...)`` with conditions that find elements again on
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future
@@ -50,6 +52,7 @@ API_TOKEN = "console-test-api-token"
 USER = "alice"
 PASSWORD = "alice-console-password"
 WAIT_SECONDS = 30.0
+SCREENSHOTS = Path(tempfile.gettempdir()) / "ivr-console-screenshots"
 
 T = TypeVar("T")
 
@@ -289,9 +292,11 @@ def chromium() -> Iterator[webdriver.Chrome]:
 
 
 @pytest.fixture(scope="session")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.getbasetemp() / "console-screenshots"
+def screenshots() -> Path:
+    """A folder of its own (pytest's basetemp is pruned by any other pytest run as root)."""
+    folder = Path(os.environ.get("IVR_CONSOLE_SCREENSHOTS") or SCREENSHOTS)
     shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     return folder
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ivr.web.console import auth, pages_calls, pages_campaigns, pages_notifications
+from ivr.web.console import auth, live, pages_calls, pages_campaigns, pages_notifications
 from ivr.web.console.render import STATIC_DIR, security_headers
 
 # A CSV campaign upload may be far larger than an API request (the app-wide limit).
@@ -44,6 +44,7 @@ def setup_console(app: web.Application) -> None:
         middlewares=[security_headers, larger_uploads, auth.require_sign_in],
     )
     console[auth.THROTTLE] = auth.Throttle()
+    live.install(console)
     console.add_routes(auth.routes())
     console.add_routes([web.get("/", home)])
     for module in (pages_campaigns, pages_calls, pages_notifications):
