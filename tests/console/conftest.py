@@ -43,7 +43,7 @@ from ivr.store import Store
 from ivr.telephony.simulator import Simulator, SimulatorSettings
 from ivr.web.app import OUTBOUND, SIMULATOR, AppParts, create_app
 from ivr.web.console.passwords import hash_password
-from ivr.web.services import SERVICES
+from ivr.web.services import SERVICES, SpeechRecognizer
 from tests.conftest import DIALPLANS, FSDD
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -114,16 +114,18 @@ def _password_hash() -> str:
 
 
 def start_console_server(
-    tmp_path: Path, pace: float = 0.05, **overrides: Any
+    tmp_path: Path,
+    pace: float = 0.05,
+    recognizer: SpeechRecognizer | None = None,
+    **overrides: Any,
 ) -> tuple[ConsoleServer, Callable[[], None]]:
     """A server thread; call the second value to stop it."""
     port = unused_port()
     url = f"http://127.0.0.1:{port}"
-    app = create_app(
-        console_settings(tmp_path, url, **overrides),
-        url,
-        AppParts(simulator_audio=[FSDD], warm_up=False),
-    )
+    parts = AppParts(simulator_audio=[FSDD], warm_up=False)
+    if recognizer is not None:
+        parts.recognizer = recognizer
+    app = create_app(console_settings(tmp_path, url, **overrides), url, parts)
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(app, access_log=None)
     started = threading.Event()
@@ -157,9 +159,16 @@ def start_console_server(
     return ConsoleServer(url, app, loop), stop
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "console_server(**kwargs): arguments of start_console_server for this test"
+    )
+
+
 @pytest.fixture
-def console(tmp_path: Path) -> Iterator[ConsoleServer]:
-    server, stop = start_console_server(tmp_path)
+def console(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ConsoleServer]:
+    marker = request.node.get_closest_marker("console_server")
+    server, stop = start_console_server(tmp_path, **(marker.kwargs if marker else {}))
     try:
         yield server
     finally:
@@ -348,3 +357,35 @@ def pytest_runtest_makereport(item: pytest.Item) -> Iterator[None]:
         where = f"{browser.page_name()} (no screenshot: {exc.msg})"
     report.sections.append(("console page", where))
     report.longrepr = f"{report.longrepr}\n\nFailed on {where}"
+
+
+@dataclass
+class Receiver:
+    """The integrator's endpoint for result webhooks, on the server's loop."""
+
+    url: str
+    received: list[dict[str, Any]]
+
+
+@pytest.fixture
+def results(console: ConsoleServer) -> Iterator[Receiver]:
+    received: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.Response(status=204)
+
+    async def start() -> tuple[web.AppRunner, int]:
+        app = web.Application()
+        app.router.add_post("/results", hook)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        port = unused_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        return runner, port
+
+    runner, port = console.run(start())
+    try:
+        yield Receiver(f"http://127.0.0.1:{port}/results", received)
+    finally:
+        console.run(runner.cleanup())
