@@ -3,6 +3,8 @@ what callers and integrators typed shown as text, never run as markup."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from selenium.webdriver.common.by import By
 
@@ -51,13 +53,13 @@ def test_a_transcript_reads_as_a_timeline_and_its_prompt_plays(
     first = ".timeline li.robot audio"
     signed_in.driver.execute_script("document.querySelector(arguments[0]).play();", first)
 
-    def loaded(driver: object) -> list[float] | None:
-        state = signed_in.driver.execute_script(AUDIO_STATE, first)
+    def loaded(driver: Any) -> list[float] | None:
+        state = driver.execute_script(AUDIO_STATE, first)
         assert state is not None, "no audio element"
         assert state[2] is None, f"the audio failed to load (MediaError {state[2]})"
         return state if state[0] >= 1 and state[1] > 0 else None
 
-    ready_state, duration, _ = signed_in.wait_for(loaded, "the prompt's audio to load")
+    _, duration, _ = signed_in.wait_for(loaded, "the prompt's audio to load")
     assert duration > 2  # the greeting is a sentence, not a click
     assert signed_in.console_errors() == []
 
