@@ -32,6 +32,7 @@ from ivr.telephony.simulator import Simulator
 from ivr.telephony.twilio import TwilioRestClient
 from ivr.web import api_routes, audio_routes, twilio_routes
 from ivr.web.calls import CallService
+from ivr.web.console import setup_console
 from ivr.web.readiness import READINESS, Readiness, readyz
 from ivr.web.recognition import OfflineRecognizer
 from ivr.web.services import SERVICES, Services, SpeechRecognizer, plan_hashes
@@ -194,6 +195,7 @@ def create_app(settings: Settings, base_url: str, parts: AppParts | None = None)
     twilio_routes.add_routes(app)
     api_routes.add_routes(app)
     audio_routes.add_routes(app)
+    setup_console(app)
     return app
 
 
