@@ -22,7 +22,12 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ivr.dialplan.durations import Duration
-from ivr.outbound.policy import PolicySettings, parse_call_window, parse_frequency_cap
+from ivr.outbound.policy import (
+    PolicySettings,
+    optional_window_following,
+    parse_call_window,
+    parse_frequency_cap,
+)
 from ivr.speech.models import is_model_dir
 
 PREFIX = "IVR_"
@@ -62,7 +67,8 @@ class Settings(BaseModel):
     vosk_models: dict[str, Path] = {}
     # Outbound notifications (see ivr/outbound/policy.py for what each rule does).
     call_window: str = "09:00-21:00"
-    optional_call_window: str = "10:00-20:00"
+    # Unset: follows call_window (see optional_window_following); set, it must lie inside it.
+    optional_call_window: str | None = None
     default_timezone: str = "UTC"
     frequency_cap: str = "1/7d"
     transactional_sms_to_do_not_call: bool = False
@@ -146,11 +152,14 @@ class Settings(BaseModel):
         """The outbound policy these settings describe (ValueError naming the bad one)."""
         windows = {}
         for field in ("call_window", "optional_call_window"):
-            text = getattr(self, field)
+            if (text := getattr(self, field)) is None:
+                continue
             try:
                 windows[field] = parse_call_window(text)
             except ValueError as exc:
                 raise ValueError(f"{_env_name(field)}: {exc}") from exc
+        if "optional_call_window" not in windows:
+            windows["optional_call_window"] = optional_window_following(windows["call_window"])
         try:
             cap = parse_frequency_cap(self.frequency_cap)
         except ValueError as exc:
@@ -164,7 +173,18 @@ class Settings(BaseModel):
                 transactional_sms_to_do_not_call=self.transactional_sms_to_do_not_call,
             )
         except ValueError as exc:
-            raise ValueError(f"IVR_CALL_WINDOW / IVR_DEFAULT_TIMEZONE: {exc}") from exc
+            raise ValueError(
+                f"IVR_CALL_WINDOW / IVR_OPTIONAL_CALL_WINDOW / IVR_DEFAULT_TIMEZONE: {exc}"
+            ) from exc
+
+    def describe_call_windows(self) -> str:
+        """The calling windows in force, for the start-up log."""
+        policy = self.policy()
+        origin = "set" if self.optional_call_window is not None else "following IVR_CALL_WINDOW"
+        return (
+            f"calling window {policy.call_window} (transactional), "
+            f"{policy.optional_call_window} for optional categories ({origin})"
+        )
 
     @property
     def caller_id(self) -> str:

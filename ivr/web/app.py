@@ -143,6 +143,7 @@ def create_app(settings: Settings, base_url: str, parts: AppParts | None = None)
         store = _open_store(settings)
         revision = await store.upgrade()
         log.info("database %s at revision %s", store.url.render_as_string(), revision)
+        log.info("%s", settings.describe_call_windows())
         if parts.recognizer is not None:
             announce_recognition(parts.recognizer, plans)
         http = aiohttp.ClientSession()
