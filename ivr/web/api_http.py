@@ -5,9 +5,10 @@ Every ``/api/v1/*`` request except the OpenAPI document needs ``Authorization: B
 places calls must never be reachable by accident.
 
 Error bodies have two shapes: ``{"error": "..."}`` for a request that is wrong as a whole
-(400 an empty, non-UTF-8 or malformed body, 401, 404, 409, 413 a body over the limit, 415 a
-body that is not ``application/json``, 503) and ``{"errors": [{"field": ..., "message":
-...}]}`` (422) naming every field that cannot be accepted.
+(400 an empty, non-UTF-8 or malformed body or a JSON document that is not an object, 401,
+404, 409, 413 a body over the limit, 415 a body that is not ``application/json``, 503) and
+``{"errors": [{"field": ..., "message": ...}]}`` (422) naming every field that cannot be
+accepted.
 """
 
 from __future__ import annotations
@@ -143,9 +144,19 @@ async def json_body(request: web.Request, *, optional: bool = False) -> Any:
         raise _json_error(web.HTTPBadRequest, f"the body is not valid JSON: {exc}") from exc
 
 
+_JSON_KINDS = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+
+
 async def parse_body(request: web.Request, model: type[Model], *, optional: bool = False) -> Model:
-    """The body validated as ``model``; RequestError (422) naming each bad field."""
+    """The body validated as ``model``; RequestError (422) naming each bad field.
+
+    A document that is not an object (an array, a string, a number, null) is a malformed
+    body, a 400 like malformed JSON: it has no fields to name.
+    """
     document = await json_body(request, optional=optional)
+    if not isinstance(document, dict):
+        kind = _JSON_KINDS.get(type(document), "a number")
+        raise _json_error(web.HTTPBadRequest, f"the body is {kind}: send a JSON object")
     try:
         return model.model_validate(document)
     except ValidationError as exc:
