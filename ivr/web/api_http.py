@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import itertools
 import json
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -139,9 +140,26 @@ async def json_body(request: web.Request, *, optional: bool = False) -> Any:
             f"the body is not UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}",
         ) from exc
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError:
+        raise _json_error(web.HTTPBadRequest, "the body is nested too deeply") from None
+    except ValueError as exc:
+        # JSONDecodeError, or an integer over Python's 4300 digits, or what the parsers refuse.
         raise _json_error(web.HTTPBadRequest, f"the body is not valid JSON: {exc}") from exc
+
+
+def _no_constant(name: str) -> Any:
+    """Python's json reads NaN and Infinity, which RFC 8259 JSON has not (and we could not
+    write back in a response)."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float; one too large for a float (1e999) is refused, not infinity."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
 
 
 _JSON_KINDS = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}

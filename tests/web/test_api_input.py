@@ -55,6 +55,34 @@ def encoded(**changes: Any) -> bytes:
         (json.dumps(notification_body()).encode("utf-16"), "application/json", 400, "UTF-8"),
         (b"\xef\xbb\xbf" + encoded(), "application/json", 400, "BOM"),
         (b'{"to": "+12025550142",', "application/json", 400, "not valid JSON"),
+        # Each of these was a 500 (found by test_bad_input_properties.py).
+        (b"[" * 30_000 + b"]" * 30_000, "application/json", 400, "nested too deeply"),
+        (b'{"a":' * 20_000 + b"0" + b"}" * 20_000, "application/json", 400, "nested too deeply"),
+        (
+            encoded(attempts={"max": 1}).replace(b'"max": 1', b'"max": ' + b"1" * 5000),
+            "application/json",
+            400,
+            "4300 digits",
+        ),
+        # Python's json reads these; JSON has no such numbers, and they could not be echoed.
+        (
+            encoded(variables={"name": 1}).replace(b"1}", b"NaN}"),
+            "application/json",
+            400,
+            "NaN is not a JSON number",
+        ),
+        (
+            encoded(variables={"name": 1}).replace(b"1}", b"-Infinity}"),
+            "application/json",
+            400,
+            "-Infinity is not",
+        ),
+        (
+            encoded(variables={"name": 1}).replace(b"1}", b"1e999}"),
+            "application/json",
+            400,
+            "1e999 is out of range",
+        ),
     ],
     ids=[
         "empty",
@@ -67,6 +95,12 @@ def encoded(**changes: Any) -> bytes:
         "utf16",
         "bom",
         "truncated",
+        "deep-array",
+        "deep-object",
+        "huge-integer",
+        "nan",
+        "infinity",
+        "overflowing-float",
     ],
 )
 async def test_a_body_that_is_no_json_document_is_refused_as_a_whole(
