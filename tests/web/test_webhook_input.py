@@ -171,3 +171,41 @@ async def test_every_webhook_refuses_another_account_and_json(server: Server) ->
         async with server.http.post(url, data=body, headers=headers) as response:
             assert response.status == 400, path
     assert all(rows == [] for rows in (await snapshot(server.store)).values())  # no STOP taken
+
+
+async def test_a_count_out_of_range_is_a_400(server: Server) -> None:
+    """A 20-digit CallDuration was a 500 (the database's integer overflowed)."""
+    ref, _ = await started_call(server)
+    before = await snapshot(server.store)
+    status = {"CallSid": CALL_SID, "AccountSid": ACCOUNT, "CallStatus": "completed"}
+    for duration in ("9" * 30, str(2**31), "1" * 5000):
+        answer = await server.post(
+            f"/twilio/status?call={ref}", {**status, "CallDuration": duration}
+        )
+        assert answer.status == 400
+        text = await answer.text()
+        assert text.startswith("CallDuration: ")
+        assert "out of range" in text
+        assert len(text) < 200  # the value is not echoed back whole
+    report = {"MessageSid": "SM" + "2" * 32, "AccountSid": ACCOUNT, "MessageStatus": "failed"}
+    answer = await server.post("/twilio/sms-status", {**report, "ErrorCode": "9" * 20})
+    assert answer.status == 400
+    assert await snapshot(server.store) == before
+    longest = {**status, "CallDuration": str(2**31 - 1)}
+    assert (await server.post(f"/twilio/status?call={ref}", longest)).status == 204
+
+
+async def test_a_value_with_a_trailing_newline_is_refused(server: Server) -> None:
+    """ "$" in the patterns matched before a final newline: "+12025550142\\n" was stored."""
+    ref, gather = await started_call(server)
+    before = await snapshot(server.store)
+    sms = {"MessageSid": "SM" + "6" * 32, "AccountSid": ACCOUNT, "To": SHOP_LINE, "Body": "STOP"}
+    for form in (
+        {**sms, "From": "+12025550142\n"},
+        {**sms, "From": "+12025550142", "MessageSid": "SM" + "6" * 32 + "\n"},
+    ):
+        assert (await server.post("/twilio/sms", form)).status == 400, form
+    keys = {"CallSid": CALL_SID, "AccountSid": ACCOUNT, "Digits": "1\n"}
+    assert (await server.post(gather, keys)).status == 400
+    assert await snapshot(server.store) == before
+    assert ref
