@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.store.models import (
     CALLS,
+    Base,
     FINAL_CALL_STATUSES,
     NOTIFICATIONS,
     SMS_MESSAGES,
@@ -200,6 +201,15 @@ class ReportQueries:
             calls_by_plan=calls_by_plan,
             sms=await self._sms(period, where),
         )
+
+    async def campaign_names(self, ids: Iterable[str]) -> dict[str, str]:
+        """The names of the campaigns ``ids`` (those that exist)."""
+        table = Base.metadata.tables.get("campaigns")
+        wanted = sorted(set(ids))
+        if table is None or not wanted:
+            return {}
+        statement = select(table.c.id, table.c.name).where(table.c.id.in_(wanted))
+        return {str(row.id): str(row.name) for row in await self._session.execute(statement)}
 
     async def _notifications(
         self, period: Period, where: ReportFilter
