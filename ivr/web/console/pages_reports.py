@@ -63,7 +63,9 @@ def period_of(query: Any) -> tuple[Period, int | None]:
 
 
 def filter_of(query: Any) -> ReportFilter:
-    return ReportFilter(plan_id=query.get("plan") or None, campaign_id=query.get("campaign") or None)
+    return ReportFilter(
+        plan_id=query.get("plan") or None, campaign_id=query.get("campaign") or None
+    )
 
 
 def _rate(value: float | None) -> float | None:
@@ -136,7 +138,9 @@ async def _report(request: web.Request) -> tuple[Report, int | None, ReportFilte
     async with request.config_dict[SERVICES].store.read() as tx:
         report = await tx.reports.report(period, where)
         ids = [cid for cid in report.by_campaign if cid]
-        names = await tx.reports.campaign_names([*ids, *([where.campaign_id] if where.campaign_id else [])])
+        names = await tx.reports.campaign_names(
+            [*ids, *([where.campaign_id] if where.campaign_id else [])]
+        )
     return report, preset, where, names
 
 
