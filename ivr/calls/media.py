@@ -76,7 +76,3 @@ class CallRuntime(Protocol):
     def listener(self, listen: Listen) -> SpeechListener | None:
         """A speech listener for the listen's grammar; None: keypad only."""
         ...
-
-    async def note(self, kind: str, data: dict[str, object]) -> None:
-        """Record something that happened on the call (the call's event log)."""
-        ...

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -173,7 +174,13 @@ def _stop(message: dict[str, Any], sequence: int, stream_sid: str) -> Stop:
     )
 
 
-_PARSERS = {"start": _start, "media": _media, "dtmf": _dtmf, "mark": _mark, "stop": _stop}
+_PARSERS: dict[str, Callable[[dict[str, Any], int, str], Frame]] = {
+    "start": _start,
+    "media": _media,
+    "dtmf": _dtmf,
+    "mark": _mark,
+    "stop": _stop,
+}
 
 
 def _object(message: dict[str, Any], key: str, where: str = "") -> dict[str, Any]:
