@@ -67,8 +67,9 @@ async def server(
 ) -> AsyncIterator[Server]:
     plans = tmp_path / "plans"
     plans.mkdir()
-    shipped = Path(__file__).resolve().parents[2] / "dialplans" / "order_status_line.yaml"
-    (plans / "order_status_line.yaml").write_text(shipped.read_text())
+    shipped = Path(__file__).resolve().parents[2] / "dialplans"
+    for name in ("order_status_line", "appointment_reminder"):
+        (plans / f"{name}.yaml").write_text((shipped / f"{name}.yaml").read_text())
     (plans / "notice_line.yaml").write_text(NOTICE_PLAN)
     async with aiohttp.ClientSession() as http:
         yield await start_server(
@@ -222,6 +223,36 @@ async def test_order_number_spoken_over_the_stream(server: Server) -> None:
     assert session.variables["order_number"] == "4207"
     assert session.state == "anything_else"
     await call.hang_up()
+
+
+async def test_outbound_reminder_confirmed_by_voice(server: Server) -> None:
+    yes = await speak("yes")
+    variables = {"name": "Anna", "clinic": "Sunrise Clinic", "when": "2026-11-24T10:00"}
+    placed = await server.calls.place_call("+12025550143", "appointment_reminder", variables)
+    assert placed.provider_sid is not None
+    form = {
+        "CallSid": placed.provider_sid,
+        "AccountSid": ACCOUNT,
+        "From": "+12025550100",
+        "To": "+12025550143",
+        "CallStatus": "in-progress",
+        "AnsweredBy": "human",
+    }
+    twiml = await webhook(server, f"{server.url}/twilio/voice?call={placed.id}", form)
+    call = StreamCall(server.http, twiml, placed.provider_sid)
+    await call.open()
+    await call.wait(has("mark", "t1p0"))  # the greeting was sent; the question follows
+    await call.wait(played(1.0, after=index(call.heard, "mark", "t1p0")))
+    await call.say(yes)  # while the question plays
+    await call.wait_closed()  # "... confirmed. Goodbye." heard, the stream ends
+    assert "clear" in call.heard.kinds()
+    doc = await after_stream(server, call)
+    assert [child.tag for child in doc] == ["Hangup"]
+    async with server.store.read() as tx:
+        record = await tx.calls.get(placed.id)
+    assert record is not None
+    assert record.outcome == "confirmed"
+    await call.close()
 
 
 async def test_a_notice_with_barge_in_false_is_heard_whole(server: Server) -> None:
