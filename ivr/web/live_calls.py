@@ -119,6 +119,8 @@ class LiveCalls:
         self.calls = calls
         self.s = calls.s
         calls.live_twiml = self.turn_twiml
+        # The session task of each call streaming to this process, by call reference.
+        self.streams: dict[str, asyncio.Task[None]] = {}
 
     @property
     def enabled(self) -> bool:

@@ -159,7 +159,13 @@ class _Stream:
         self.start, self.last_sequence = start, start.sequence
         transport = WebSocketTransport(self.ws, start.stream_sid)
         self.session = MediaSession(self.live.runtime(ref), transport)
+        if (older := self.live.streams.get(ref)) is not None and not older.done():
+            # Twilio connects a new stream only after the old one ended for it; one still
+            # running here lost its peer without noticing, and its timers must not answer.
+            log.info("call %s: a new stream replaces one still open here", ref)
+            older.cancel()
         self.task = asyncio.ensure_future(self._run_session(ref, self.session))
+        self.live.streams[ref] = self.task
 
     async def _call_of(self, start: Start) -> str | None:
         """The call this stream is for, or None (logged) when it is not one of ours."""
@@ -194,6 +200,8 @@ class _Stream:
             # stream sends Twilio to the action URL, which resumes at the stored turn.
             log.exception("call %s: media session failed; closing the stream", ref)
         finally:
+            if self.live.streams.get(ref) is self.task:
+                del self.live.streams[ref]
             await self.ws.close()
 
 

@@ -370,3 +370,19 @@ async def test_a_stream_for_an_unknown_or_ended_call_is_closed(server: Server) -
     assert late.heard.audio_bytes() == 0
     await late.close()
     assert [c.tag for c in await after_stream(server, late)] == ["Hangup"]
+
+
+async def test_a_new_stream_for_the_call_replaces_one_left_open(server: Server) -> None:
+    first = await answer(server)
+    await first.wait(played(0.3))
+    # Twilio has given up on the first socket (the server never noticed) and connects again.
+    second = StreamCall(server.http, ET.tostring(await after_stream(server, first), "unicode"),
+                        CALL_SID)  # fmt: skip
+    await second.open()
+    await first.wait_closed(timeout=10)
+    await second.wait(played(0.3))
+    await second.press("1")
+    await second.wait(has("mark", "t2p0"))
+    assert (await stored(server)).state == "ask_number"
+    await second.hang_up()
+    await first.close()
