@@ -49,6 +49,27 @@ states:
     say: Goodbye.
     hangup: true
 """
+PIN_LINE = "+15550178"
+PIN_PLAN = """
+id: pin_line
+direction: inbound
+language: en-US
+numbers: ["+15550178"]
+start: pin
+states:
+  pin:
+    say: Type your PIN.
+    listen:
+      digits: {min: 4, max: 8, finish_on: "#", confirm: never}
+      into: pin
+      timeout: 2s
+      no_match: A PIN has 4 to 8 digits.
+    next: thanks
+    on: {failed: thanks}
+  thanks:
+    say: Thank you.
+    hangup: true
+"""
 
 
 @pytest.fixture
@@ -71,6 +92,7 @@ async def server(
     for name in ("order_status_line", "appointment_reminder"):
         (plans / f"{name}.yaml").write_text((shipped / f"{name}.yaml").read_text())
     (plans / "notice_line.yaml").write_text(NOTICE_PLAN)
+    (plans / "pin_line.yaml").write_text(PIN_PLAN)
     async with aiohttp.ClientSession() as http:
         yield await start_server(
             tmp_path,
@@ -386,3 +408,19 @@ async def test_a_new_stream_for_the_call_replaces_one_left_open(server: Server) 
     assert (await stored(server)).state == "ask_number"
     await second.hang_up()
     await first.close()
+
+
+async def test_digits_end_on_a_pause_between_keys(server: Server) -> None:
+    call = await answer(server, PIN_LINE)
+    await call.wait(has("echo", "t1p0"))
+    await call.press("4")
+    await call.press("2")  # then nothing: the pause ends the number, too short
+    await call.wait(has("mark", "t2p1"))  # "A PIN has 4 to 8 digits." and the question again
+    assert (await stored(server)).retries == 1
+    for key in "4207":
+        await call.press(key)
+    await call.wait_closed()  # no finish key: the pause after the fourth key ends it
+    session = await stored(server)
+    assert session.variables["pin"] == "4207"
+    assert session.ended
+    await call.close()
