@@ -60,6 +60,9 @@ class Settings(BaseModel):
     api_token: str | None = None
     secret_key: str | None = None
     recording_retention: Literal["delete", "keep"] = "delete"
+    # How a caller is heard: ``stream`` (Twilio Media Streams: live audio over a WebSocket,
+    # barge-in) or ``record`` (<Gather>/<Record>, for providers without streams).
+    twilio_media: Literal["stream", "record"] = "record"
     sms_help_text: str = DEFAULT_HELP_TEXT
     plan_variables: dict[str, dict[str, str]] = {}
     # Vosk model directories per language ({"ru": "/srv/models/vosk-model-small-ru-0.22"}):

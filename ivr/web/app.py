@@ -30,9 +30,10 @@ from ivr.store.db import normalize_database_url, sqlite_file
 from ivr.telephony.provider import Provider
 from ivr.telephony.simulator import Simulator
 from ivr.telephony.twilio import TwilioRestClient
-from ivr.web import api_routes, audio_routes, twilio_routes
+from ivr.web import api_routes, audio_routes, twilio_routes, twilio_stream
 from ivr.web.calls import CallService
 from ivr.web.console import setup_console
+from ivr.web.live_calls import LiveCalls
 from ivr.web.readiness import READINESS, Readiness, readyz
 from ivr.web.recognition import OfflineRecognizer
 from ivr.web.services import SERVICES, Services, SpeechRecognizer, plan_hashes
@@ -161,6 +162,7 @@ def create_app(settings: Settings, base_url: str, parts: AppParts | None = None)
         )
         app[SERVICES] = services
         calls = app[CALLS] = CallService(services)
+        app[twilio_stream.LIVE] = LiveCalls(calls)
         outbound = app[OUTBOUND] = Outbound(
             NotificationService(store, plans, settings),
             Scheduler(calls, worker_name()),
@@ -194,6 +196,7 @@ def create_app(settings: Settings, base_url: str, parts: AppParts | None = None)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     twilio_routes.add_routes(app)
+    twilio_stream.add_routes(app)
     api_routes.add_routes(app)
     audio_routes.add_routes(app)
     setup_console(app)

@@ -1,7 +1,7 @@
 """indexes for the console's reports and contacts pages
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-03
 
 The reports count finished notifications per day, plan, campaign and outcome, calls answered
