@@ -143,6 +143,9 @@ def stream_numbers(record: CallRecord) -> tuple[list[float], list[float]]:
     return replies, clears
 
 
+record_wait = 0.0
+
+
 def record_reply(server: Server, record: CallRecord) -> float:
     """Record path: Twilio's silence wait + the recording's webhook + the reply's audio fetch."""
     exchanges = [w for w in server.simulator.webhooks if w.sid == record.sid]
@@ -150,6 +153,8 @@ def record_reply(server: Server, record: CallRecord) -> float:
     twiml = next(w.body for w in reversed(exchanges[:index]) if "<Record" in w.body)
     match = re.search(r'<Record[^>]*\btimeout="(\d+)"', twiml)
     silence = float(match.group(1)) if match else 5.0  # Twilio's default
+    global record_wait
+    record_wait = silence
     play = next(w for w in exchanges[index + 1 :] if w.purpose == "play")
     return silence + exchanges[index].elapsed + play.elapsed
 
@@ -194,6 +199,7 @@ async def main(calls: int, concurrent: int) -> None:
             latencies = [record_reply(record, await call(record, n, answer_after))
                          for n in range(1, calls + 1)]  # fmt: skip
             rows.append(("record: end of speech -> reply audio", latencies))
+            rows.append(("record: of which Twilio's <Record timeout> wait", [record_wait]))
         finally:
             await stop(record)
         stream = await start(workdir, "stream")
@@ -214,11 +220,11 @@ async def main(calls: int, concurrent: int) -> None:
             cpu0, rss0 = proc_stats(stream.process.pid)
             peak = [rss0]
             sampler = asyncio.ensure_future(sample_rss(stream.process.pid, peak))
-            started = time.perf_counter()
+            started, own0 = time.perf_counter(), time.process_time()
             records = await asyncio.gather(
                 *(call(stream, 1000 + n, answer_after) for n in range(concurrent))
             )
-            wall = time.perf_counter() - started
+            wall, own = time.perf_counter() - started, time.process_time() - own0
             sampler.cancel()
             cpu1, _ = proc_stats(stream.process.pid)
             rss1 = max(peak)
@@ -229,13 +235,14 @@ async def main(calls: int, concurrent: int) -> None:
     print(f"{'measure':58} {'n':>3} {'p50':>11} {'p95':>11}")
     for name, values in rows:
         print(f"{name:58} {len(values):3} {ms(pct(values, 50))} {ms(pct(values, 95))}")
-    base, live = pct(rows[0][1], 50), pct(rows[1][1], 50)
+    base, live = pct(rows[0][1], 50), pct(rows[2][1], 50)
     print(f"\nreply p50, stream / record: {live / base:.2f}x")
     print(
         f"{concurrent} concurrent streaming calls in {wall:.1f} s: server CPU "
         f"{(cpu1 - cpu0) / concurrent * 1000:.0f} ms per call "
         f"({(cpu1 - cpu0) / wall * 100:.0f}% of one core), RSS {rss0:.0f} -> {rss1:.0f} MB "
-        f"peak ({(rss1 - rss0) / concurrent:.2f} MB per call)"
+        f"peak ({(rss1 - rss0) / concurrent:.2f} MB per call); the simulator (this process) "
+        f"used {own / wall * 100:.0f}% of one core"
     )
 
 

@@ -282,3 +282,18 @@ async def test_ending_the_call_through_the_api_sends_stop(
     assert stop["stop"]["callSid"] == sid
     assert call.end_reason == "api"
     assert not app.ivr.requests_to("/after")
+
+
+async def test_connect_to_another_service_is_skipped_with_an_error(
+    rest: RestClient, simulator: Simulator, app: StreamApp
+) -> None:
+    app.ivr.routes["/voice"] = twiml("<Connect><Room>sales</Room></Connect>", "<Say>Bye</Say>")
+    call = await place(rest, simulator, app)
+    assert call.errors == ["<Connect> with <Room> is not simulated (only <Stream>); skipped"]
+    assert [e.text for e in call.entries("say")] == ["Bye"]
+    assert not app.sessions
+
+
+def test_the_stream_clock_cannot_stop() -> None:
+    with pytest.raises(ValueError, match="stream_time_scale must be in"):
+        SimulatorSettings(stream_time_scale=0)
