@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -64,8 +65,6 @@ states:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -143,20 +142,15 @@ def stream_numbers(record: CallRecord) -> tuple[list[float], list[float]]:
     return replies, clears
 
 
-record_wait = 0.0
-
-
-def record_reply(server: Server, record: CallRecord) -> float:
+def record_reply(server: Server, record: CallRecord) -> tuple[float, float]:
     """Record path: Twilio's silence wait + the recording's webhook + the reply's audio fetch."""
     exchanges = [w for w in server.simulator.webhooks if w.sid == record.sid]
     index = next(i for i, w in enumerate(exchanges) if "RecordingUrl" in w.params)
     twiml = next(w.body for w in reversed(exchanges[:index]) if "<Record" in w.body)
     match = re.search(r'<Record[^>]*\btimeout="(\d+)"', twiml)
     silence = float(match.group(1)) if match else 5.0  # Twilio's default
-    global record_wait
-    record_wait = silence
     play = next(w for w in exchanges[index + 1 :] if w.purpose == "play")
-    return silence + exchanges[index].elapsed + play.elapsed
+    return silence + exchanges[index].elapsed + play.elapsed, silence
 
 
 def pct(values: list[float], q: int) -> float:
@@ -169,16 +163,36 @@ def ms(seconds: float) -> str:
     return f"{1000 * seconds:8.0f} ms"
 
 
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process under it (ASR and TTS workers are child processes)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process is gone
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += parents.get(current, [])
+    return found
+
+
 def proc_stats(pid: int) -> tuple[float, float]:
-    """(CPU seconds, RSS MB) of a process, children not included."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """(CPU seconds, RSS MB) of a process and its children, as they are now."""
+    cpu = rss = 0.0
     ticks = os.sysconf("SC_CLK_TCK")
-    cpu = (int(fields[11]) + int(fields[12])) / ticks
-    rss = next(
-        int(line.split()[1]) / 1024
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-        if line.startswith("VmRSS:")
-    )
+    for each in _descendants(pid):
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            status = Path(f"/proc/{each}/status").read_text().splitlines()
+        except OSError:
+            continue
+        cpu += (int(fields[11]) + int(fields[12])) / ticks
+        rss += next((int(line.split()[1]) / 1024 for line in status
+                     if line.startswith("VmRSS:")), 0.0)  # fmt: skip
     return cpu, rss
 
 
@@ -196,10 +210,12 @@ async def main(calls: int, concurrent: int) -> None:
         record = await start(workdir, "record")
         try:
             await call(record, 0, answer_after)  # warm: models, prompt cache
-            latencies = [record_reply(record, await call(record, n, answer_after))
-                         for n in range(1, calls + 1)]  # fmt: skip
-            rows.append(("record: end of speech -> reply audio", latencies))
-            rows.append(("record: of which Twilio's <Record timeout> wait", [record_wait]))
+            measured = [record_reply(record, await call(record, n, answer_after))
+                        for n in range(1, calls + 1)]  # fmt: skip
+            rows.append(("record: end of speech -> reply audio", [m[0] for m in measured]))
+            rows.append(
+                ("record: of which Twilio's <Record timeout> wait", [m[1] for m in measured])
+            )
         finally:
             await stop(record)
         stream = await start(workdir, "stream")
@@ -238,7 +254,7 @@ async def main(calls: int, concurrent: int) -> None:
     base, live = pct(rows[0][1], 50), pct(rows[2][1], 50)
     print(f"\nreply p50, stream / record: {live / base:.2f}x")
     print(
-        f"{concurrent} concurrent streaming calls in {wall:.1f} s: server CPU "
+        f"{concurrent} concurrent streaming calls in {wall:.1f} s: server (and its workers) CPU "
         f"{(cpu1 - cpu0) / concurrent * 1000:.0f} ms per call "
         f"({(cpu1 - cpu0) / wall * 100:.0f}% of one core), RSS {rss0:.0f} -> {rss1:.0f} MB "
         f"peak ({(rss1 - rss0) / concurrent:.2f} MB per call); the simulator (this process) "
