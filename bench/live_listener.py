@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -211,13 +212,20 @@ async def main() -> None:
         f"VAD {make_vad().name}, end of turn after {args.end_silence} ms, "
         f"{args.calls} calls at once"
     )
-    # Warm up: the pools start and the engines load their models outside the figures.
+    # Warm up: the pools start and every worker loads its model and grammar outside the
+    # figures (as the server's start-up warm-up does).
     for _, recognizer, grammar, utterances in sets:
-        await record_turn(recognizer, grammar, utterances[0])
+        await asyncio.gather(
+            *(record_turn(recognizer, grammar, u) for u in utterances[: 2 * asr.default_workers()])
+        )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average at start {load} on {os.cpu_count()} cores (figures are wall-clock)")
     print()
     print("| path | turns | right | end of speech -> result p50 ms | p95 | decoding p50 ms | p95 |")
     print("|---|---|---|---|---|---|---|")
+    ratios: list[tuple[str, float, float]] = []
     for name, recognizer, grammar, utterances in sets:
+        live_p50 = float("inf")
         modes: list[Decoding] = ["auto"] if recognizer.runs_in == "process" else ["stream", "whole"]
         for mode in modes:
             turns = await run_all(
@@ -226,11 +234,24 @@ async def main() -> None:
             )
             label = "live" if mode == "auto" else f"live, {mode}"
             print(report(f"{name}: {label}", turns), flush=True)
+            live_p50 = min(live_p50, _p50(turns))
         baseline = await run_all(
             [record_turn(recognizer, grammar, u) for u in utterances], args.calls
         )
         print(report(f"{name}: record path (baseline)", baseline), flush=True)
+        ratios.append((name, live_p50, _p50(baseline)))
+    print()
+    for name, live, record in ratios:
+        print(
+            f"{name}: live p50 is {live / record:.2f} x the record path's "
+            f"({live:.0f} / {record:.0f} ms)"
+        )
     asr.shutdown_pools()
+
+
+def _p50(turns: list[Turn]) -> float:
+    values = [t.eos_to_result_ms for t in turns if t.eos_to_result_ms is not None]
+    return float(np.percentile(values, 50)) if values else float("nan")
 
 
 if __name__ == "__main__":

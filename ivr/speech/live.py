@@ -34,8 +34,11 @@ log = logging.getLogger(__name__)
 # An onset run tolerates this many unvoiced frames in a row (detectors flicker inside words).
 _ONSET_GAP_FRAMES = 2
 # Trailing silence kept for the recognizer: enough for it to settle the last word; the rest of
-# ``end_silence_ms`` would only cost decoding time.
-_TRAILING_KEEP_MS = 500
+# ``end_silence_ms`` would only cost decoding time. Once this much silence followed the speech,
+# decoding starts (whole-utterance engines) while the listener still waits for the end of the
+# turn: PocketSphinx's 100-250 ms of decoding then overlaps the end-of-turn silence. Speech
+# that resumes drops that decoding (its result is ignored) and starts over later.
+_TRAILING_KEEP_MS = 300
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,8 @@ class LiveListener:
         self._gap = 0
         self._started: int | None = None  # onset frame, once SpeechStarted was announced
         self._incremental: _IncrementalDecode | None = None
+        self._early: asyncio.Future[Recognition] | None = None  # decoding started in silence
+        self._keep_frames = min(self._end_frames, _TRAILING_KEEP_MS // FRAME_MS)
         self._done = False
         self._closed = False
         self._lock = asyncio.Lock()
@@ -243,8 +248,16 @@ class LiveListener:
         if self._incremental is not None:
             self._incremental.drop()
             self._incremental = None
+        self._drop_early()
         self._utterance = bytearray()
         self._recent.clear()
+
+    def _drop_early(self) -> None:
+        if self._early is not None:
+            if self._early.done() and not self._early.cancelled():
+                self._early.exception()  # retrieved: a failure of unwanted work is no error
+            self._early.cancel()  # the pool finishes the job; its result is not wanted
+            self._early = None
 
     # --- frame by frame ------------------------------------------------------------------
 
@@ -263,8 +276,11 @@ class LiveListener:
             self._voiced_total += 1
             self._last_voiced = index
             self._silence = 0
+            self._drop_early()
         else:
             self._silence += 1
+            if self._silence == self._keep_frames and self._decodes_early():
+                self._early = asyncio.ensure_future(self._decode(self._audio()))
         if self._started is None:
             onset = self._onset(index, voiced)
             if onset is not None:
@@ -331,19 +347,36 @@ class LiveListener:
         )
         self._first = None
         self._utterance = bytearray()
+        self._drop_early()
         return []
+
+    def _decodes_early(self) -> bool:
+        """Whether the sound would be decoded whole if it ended now."""
+        if self._incremental is not None:
+            return False
+        return self._started is not None or self._voiced_total >= self._min_frames
+
+    def _audio(self) -> bytes:
+        """The sound from its pre-roll up to ``_keep_frames`` of silence after its last
+        voiced frame (or up to now)."""
+        keep_until = min(self._frame, self._last_voiced + 1 + self._keep_frames)
+        return bytes(self._utterance[: (keep_until - self._utterance_first) * FRAME_BYTES])
+
+    async def _decode(self, audio: bytes) -> Recognition:
+        return await asr.recognize_async(
+            self.recognizer, audio, TELEPHONY_RATE, self.grammar, self._workers
+        )
 
     async def _finish(self, started: int) -> SpeechFinished:
         ended = self._last_voiced + 1
-        keep_until = min(self._frame, ended + _TRAILING_KEEP_MS // FRAME_MS)
-        audio = bytes(self._utterance[: (keep_until - self._utterance_first) * FRAME_BYTES])
+        early, self._early = self._early, None
         try:
             if self._incremental is not None:
                 recognition = await self._incremental.finish()
+            elif early is not None:
+                recognition = await early
             else:
-                recognition = await asr.recognize_async(
-                    self.recognizer, audio, TELEPHONY_RATE, self.grammar, self._workers
-                )
+                recognition = await self._decode(self._audio())
         except Exception:
             # A failing engine must not leave the call hanging: the turn ends as not heard.
             log.exception("%s failed on a live utterance", self.recognizer.name)

