@@ -80,6 +80,9 @@ class Settings(BaseModel):
     # Answers decoded at once per engine kind (PocketSphinx processes, Vosk threads); unset:
     # one per core, at most 4.
     asr_workers: int | None = Field(default=None, ge=1, le=64)
+    # Voice activity detector of live calls (ivr.speech.vad.make_vad); unset: Silero, or
+    # WebRTC where Silero's model is not installed.
+    vad: Literal["silero", "webrtc", "energy"] | None = None
 
     @field_validator("public_url", "twilio_api_base")
     @classmethod
