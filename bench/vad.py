@@ -410,7 +410,7 @@ async def main() -> None:
         chosen = max(set(picks), key=picks.count).split(": ")[1]
         noise_key = f"{detector}: {chosen}"
         held[detector]["noise"] = scores[noise_key][SPEAKERS[0]]["noise"]
-        print(f"{detector} chosen: " + "; ".join(picks))
+        print(f"- {detector} chosen: " + "; ".join(picks))
     print()
     print(HEADER.format(what="detector / condition", cpu="", cpu_rule=""))
     for detector, per_condition in held.items():
