@@ -226,13 +226,15 @@ async def main() -> None:
     ratios: list[tuple[str, float, float]] = []
     for name, recognizer, grammar, utterances in sets:
         live_p50 = float("inf")
-        modes: list[Decoding] = ["auto"] if recognizer.runs_in == "process" else ["stream", "whole"]
+        modes: list[Decoding] = (
+            ["whole"] if recognizer.runs_in == "process" else ["whole", "stream"]
+        )
         for mode in modes:
             turns = await run_all(
                 [live_turn(recognizer, grammar, u, args.end_silence, mode) for u in utterances],
                 args.calls,
             )
-            label = "live" if mode == "auto" else f"live, {mode}"
+            label = "live" if recognizer.runs_in == "process" else f"live, {mode}"
             print(report(f"{name}: {label}", turns), flush=True)
             live_p50 = min(live_p50, _p50(turns))
         baseline = await run_all(
