@@ -60,6 +60,9 @@ class Settings(BaseModel):
     api_token: str | None = None
     secret_key: str | None = None
     recording_retention: Literal["delete", "keep"] = "delete"
+    # How a caller is heard: ``stream`` (Twilio Media Streams: live audio over a WebSocket,
+    # barge-in) or ``record`` (<Gather>/<Record>, for providers without streams).
+    twilio_media: Literal["stream", "record"] = "record"
     sms_help_text: str = DEFAULT_HELP_TEXT
     plan_variables: dict[str, dict[str, str]] = {}
     # Vosk model directories per language ({"ru": "/srv/models/vosk-model-small-ru-0.22"}):
@@ -86,6 +89,10 @@ class Settings(BaseModel):
     # Answers decoded at once per engine kind (PocketSphinx processes, Vosk threads); unset:
     # one per core, at most 4.
     asr_workers: int | None = Field(default=None, ge=1, le=64)
+    # Operator console sign-in: user name -> password hash (``ivr console-user NAME`` prints
+    # one); in the environment ``name:hash,name:hash`` or JSON. The API token also signs in.
+    console_users: dict[str, str] = {}
+    console_session: Duration = 12 * 3600.0
 
     @field_validator("public_url", "twilio_api_base")
     @classmethod
@@ -96,6 +103,30 @@ class Settings(BaseModel):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("console_users", mode="before")
+    @classmethod
+    def _console_users(cls, value: Any) -> Any:
+        """``name:hash,name:hash`` (a hash holds no ``:`` or ``,``) or a JSON object."""
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("{"):
+            return json.loads(value)
+        users = {}
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            name, sep, hashed = item.partition(":")
+            if not sep or not name.strip() or not hashed.strip():
+                raise ValueError(f"{item!r} is not name:hash (ivr console-user NAME prints one)")
+            users[name.strip()] = hashed.strip()
+        return users
+
+    @field_validator("console_users")
+    @classmethod
+    def _console_hashes(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, hashed in value.items():
+            if hashed.split("$", 1)[0] not in ("scrypt", "pbkdf2_sha256"):
+                raise ValueError(f"{name}: not a password hash (ivr console-user NAME prints one)")
+        return value
 
     @field_validator("vosk_models")
     @classmethod
