@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SYS_STAMP := $(VENV)/.system-packages
-APT_PACKAGES := espeak-ng libespeak-ng1
+APT_PACKAGES := espeak-ng libespeak-ng1 chromium chromium-driver
 
 .PHONY: demo test setup system-packages lint typecheck pytest validate clean
 
