@@ -71,6 +71,7 @@ ESPEAK = [
     ("ko+f2", "다시 말해 주세요"),
     ("ko+m3", "확인"),
 ]
+DETECTORS = ["webrtc", "silero", "energy"]
 CONDITIONS = ["clean", "white 20 dB", "pink 20 dB", "white 10 dB", "pink 10 dB"]
 
 
@@ -229,9 +230,11 @@ class Outcome:
     ended_ms: int | None = None
 
 
-async def segment(pcm16: bytes, decisions: list[bool]) -> Outcome:
+async def segment(pcm16: bytes, decisions: list[bool], onset_ms: int = 200) -> Outcome:
     grammar = Grammar.for_digits("en-US", 1, 1)
-    listener = LiveListener(HearsEverything(), grammar, vad=Replay(decisions), decoding="whole")
+    listener = LiveListener(
+        HearsEverything(), grammar, vad=Replay(decisions), onset_ms=onset_ms, decoding="whole"
+    )
     mulaw = pcm16_to_mulaw(pcm16)
     outcome = Outcome()
     for start in range(0, len(mulaw), 160):
@@ -337,6 +340,10 @@ HEADER = (
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer recordings and settings")
+    parser.add_argument("--onset", type=int, default=200, help="LiveListener onset_ms")
+    parser.add_argument(
+        "--only", nargs="+", default=DETECTORS, choices=DETECTORS, help="detectors to measure"
+    )
     args = parser.parse_args()
     began = time.perf_counter()
     calls: list[Call] = []
@@ -352,14 +359,15 @@ async def main() -> None:
     scores: dict[str, dict[str, dict[str, Score]]] = {}
     cpu: dict[str, float] = {}
     noise_hits: dict[str, list[str]] = {}  # setting -> noise calls that barged in
-    for setting in SETTINGS:
+    print(f"onset_ms {args.onset}\n")
+    for setting in [s for s in SETTINGS if s.detector in args.only]:
         key = f"{setting.detector}: {setting.label}"
         per: dict[str, dict[str, Score]] = {}
         spent = 0.0
         for call in calls:
             decisions, seconds = classify(setting, call.pcm16)
             spent += seconds
-            outcome = await segment(call.pcm16, decisions)
+            outcome = await segment(call.pcm16, decisions, args.onset)
             if call.speaker == "noise":
                 if outcome.barge_in:
                     noise_hits.setdefault(key, []).append(call.name)
@@ -391,7 +399,7 @@ async def main() -> None:
 
     print("\n### Leave one speaker out: the setting chosen on the others, measured on the one\n")
     held: dict[str, dict[str, Score]] = {}
-    for detector in ("webrtc", "silero", "energy"):
+    for detector in args.only:
         keys = [k for k in scores if k.startswith(detector + ":")]
         held[detector] = {}
         picks = []
@@ -427,7 +435,7 @@ async def main() -> None:
         print(f"- {key}: {', '.join(sorted(hits)) if hits else 'none'}")
     print("\n### Held out, per speaker (all conditions)\n")
     print(HEADER.format(what="detector / speaker", cpu="", cpu_rule=""))
-    for detector in ("webrtc", "silero", "energy"):
+    for detector in args.only:
         keys = [k for k in scores if k.startswith(detector + ":")]
         for speaker in SPEAKERS:
             others = [s for s in SPEAKERS if s != speaker]
