@@ -77,7 +77,7 @@ class Server:
     simulator: Simulator
 
 
-async def start(workdir: Path, media: str) -> Server:
+async def start(workdir: Path, media: str, database: str | None) -> Server:
     settings = SimulatorSettings(pace=0.0, stream_time_scale=1.0)
     simulator = Simulator(ACCOUNT, TOKEN, settings=settings)
     api_base = await simulator.start()
@@ -91,7 +91,7 @@ async def start(workdir: Path, media: str) -> Server:
         "IVR_PROVIDER": "twilio",
         "IVR_TWILIO_MEDIA": media,
         "IVR_PUBLIC_URL": url,
-        "IVR_DATABASE_URL": f"sqlite:///{workdir}/{media}.db",
+        "IVR_DATABASE_URL": database or f"sqlite:///{workdir}/{media}.db",
         "IVR_DIALPLANS": str(plans),
         "IVR_VAR_DIR": str(workdir / f"var-{media}"),
         "IVR_AUDIO_DIR": str(workdir / "audio"),
@@ -202,12 +202,12 @@ async def sample_rss(pid: int, peak: list[float]) -> None:
         await asyncio.sleep(0.2)
 
 
-async def main(calls: int, concurrent: int) -> None:
+async def main(calls: int, concurrent: int, database: str | None) -> None:
     answer_after, barge_in = Turn(say="yes"), Turn(say="yes", barge_in_ms=1200)
     rows: list[tuple[str, list[float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        record = await start(workdir, "record")
+        record = await start(workdir, "record", database)
         try:
             await call(record, 0, answer_after)  # warm: models, prompt cache
             measured = [record_reply(record, await call(record, n, answer_after))
@@ -218,7 +218,7 @@ async def main(calls: int, concurrent: int) -> None:
             )
         finally:
             await stop(record)
-        stream = await start(workdir, "stream")
+        stream = await start(workdir, "stream", database)
         try:
             await call(stream, 0, answer_after)
             replies: list[float] = []
@@ -266,8 +266,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=8, help="calls per measured path")
     parser.add_argument("--concurrent", type=int, default=50, help="streaming calls at once")
+    parser.add_argument("--database", help="IVR_DATABASE_URL (default: SQLite per path)")
     parser.add_argument("--quick", action="store_true", help="3 calls per path, 10 at once")
     args = parser.parse_args()
     if args.quick:
         args.calls, args.concurrent = 3, 10
-    asyncio.run(main(args.calls, args.concurrent))
+    asyncio.run(main(args.calls, args.concurrent, args.database))
