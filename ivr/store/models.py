@@ -174,6 +174,13 @@ class Base(DeclarativeBase):
 
 class Call(Base):
     __tablename__ = "calls"
+    # The reports' answer rate: a covering index of calls by creation time (migration 0005).
+    __table_args__ = (
+        Index(
+            "ix_calls_report", "created_at", "direction", "plan_id", "status", "answered_by",
+            "answered_at", "notification_id",
+        ),
+    )  # fmt: skip
 
     id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
     # Null until the provider answers the create request (outbound) with its CallSid.
@@ -216,8 +223,12 @@ class CallEvent(Base):
 
 class SmsMessage(Base):
     __tablename__ = "sms_messages"
-    # reconcile's "recorded, never sent" query (see migration 0003)
-    __table_args__ = (Index("ix_sms_messages_status_created", "status", "created_at"),)
+    # reconcile's "recorded, never sent" query (see migration 0003); the reports' SMS fallbacks
+    # by creation time (0005)
+    __table_args__ = (
+        Index("ix_sms_messages_status_created", "status", "created_at"),
+        Index("ix_sms_messages_report", "created_at", "direction", "status", "notification_id"),
+    )
 
     id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -238,6 +249,8 @@ class SmsMessage(Base):
 
 class OptOut(Base):
     __tablename__ = "opt_outs"
+    # The console's "opted out of this category" list (migration 0005).
+    __table_args__ = (Index("ix_opt_outs_category_number", "category", "number"),)
 
     number: Mapped[str] = mapped_column(String(E164_LENGTH), primary_key=True)
     category: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -306,6 +319,8 @@ class Notification(Base):
         Index("ix_notifications_status_next", "status", "next_attempt_at"),
         # A campaign's progress (counts by status and by outcome) is read from this index alone.
         Index("ix_notifications_campaign_progress", "campaign_id", "status", "outcome"),
+        # The reports read finished notifications by day from this index alone (0005).
+        Index("ix_notifications_report", "finished_at", "plan_id", "outcome", "status", "attempts"),
     )
 
     id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)

@@ -201,7 +201,9 @@ _COMMON_RESPONSES: dict[str, Schema] = {
         "headers": {"WWW-Authenticate": {"schema": _STRING}},
     },
     "Disabled": _json(_ref("Error"), "the API is disabled: the server has no IVR_API_TOKEN"),
-    "BadJson": _json(_ref("Error"), "the body is empty, not UTF-8 or not valid JSON"),
+    "BadJson": _json(
+        _ref("Error"), "the body is empty, not UTF-8, not valid JSON or not a JSON object"
+    ),
     "TooLarge": _json(_ref("Error"), "the body is over the server's limit (256 KiB)"),
     "NotJson": _json(_ref("Error"), "the body's Content-Type is not application/json"),
     "Invalid": _json(_ref("ValidationErrors"), "fields that cannot be accepted, each named"),
