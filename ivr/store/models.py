@@ -321,6 +321,8 @@ class Notification(Base):
         Index("ix_notifications_campaign_progress", "campaign_id", "status", "outcome"),
         # The reports read finished notifications by day from this index alone (0005).
         Index("ix_notifications_report", "finished_at", "plan_id", "outcome", "status", "attempts"),
+        # A campaign's notifications in creation order, page by page (export, console) (0006).
+        Index("ix_notifications_campaign_created", "campaign_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
