@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, RowMapping, func, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.store.models import (
@@ -257,8 +257,12 @@ class CampaignRepository:
         ).where(n.campaign_id == campaign_id)  # fmt: skip
         if after is not None:
             created, last_id = after
+            # A row value, which both databases walk on ix_notifications_campaign_created
+            # from the last row on (the same condition spelled with OR rescanned from the
+            # campaign's first row on every page in SQLite).
             statement = statement.where(
-                or_(n.created_at > created, and_(n.created_at == created, n.id > last_id))
+                tuple_(n.created_at, n.id)
+                > tuple_(literal(created, n.created_at.type), literal(last_id, n.id.type))
             )
         statement = statement.order_by(n.created_at, n.id).limit(limit)
         rows = (await self._session.execute(statement)).mappings().all()

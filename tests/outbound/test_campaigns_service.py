@@ -266,3 +266,16 @@ async def test_export_is_one_safe_row_per_notification(service: CampaignService)
     ]
     with pytest.raises(CampaignNotFound):
         [piece async for piece in service.export_csv("nope")]
+
+
+async def test_export_pages_through_every_row_in_file_order(
+    service: CampaignService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ivr.outbound.campaigns.EXPORT_PAGE", 2)
+    people = [f"+1202555011{i}" for i in range(5)]
+    view, _ = await service.create("paged", "appointment_reminder", rows(*people))
+    assert view is not None
+    pieces = [piece async for piece in service.export_csv(view.id)]
+    assert len(pieces) == 3
+    _, *lines = list(csv.reader(io.StringIO("".join(pieces))))
+    assert [line[1] for line in lines] == ["'" + number for number in people]
