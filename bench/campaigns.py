@@ -12,7 +12,10 @@ Each number is printed with a same-run baseline and the ratio:
 3. a campaign's progress (CampaignService.get: counts by status and outcome) with N
    notifications, and a page of campaigns (list); baseline: SELECT count(*) of the campaign's
    notifications;
-4. the export (every row as CSV); baseline: reading the same columns with a plain SELECT.
+4. the export (every row as CSV); baseline: reading the same columns with a plain SELECT;
+5. the scheduler's claim of 50 due notifications while the large campaign is paused (its
+   notifications are parked out of the claim's index range); baseline: the same claim once
+   it is resumed; and the pause (baseline: the resume).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +154,21 @@ async def volume(folder: Path, rows: int) -> None:
         baseline, _ = await timed(read_all)
         seconds, size = await timed(export)
         report(f"export {rows} rows ({size // 1024} KiB of CSV)", seconds, baseline)
+
+        due = datetime.now(UTC) + timedelta(seconds=1)
+
+        async def claim(owner: str) -> int:
+            async with store.transaction() as tx:
+                return len(await tx.notifications.claim_due(owner, due, 50, 30))
+
+        seconds, _ = await timed(lambda: campaigns.pause(view.id))
+        pause_seconds = seconds
+        claim_paused, claimed = await timed(lambda: claim("paused"))
+        assert claimed == 49  # the 49 small campaigns' notifications
+        resume_seconds, _ = await timed(lambda: campaigns.resume(view.id))
+        claim_active, _ = await timed(lambda: claim("active"))
+        report(f"claim 50 beside a paused {rows} campaign", claim_paused, claim_active)
+        report(f"pause, then resume, a {rows} campaign", pause_seconds, resume_seconds)
 
 
 async def main() -> None:

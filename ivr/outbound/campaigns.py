@@ -503,7 +503,11 @@ class CampaignService:
     ) -> CampaignView:
         async with self.store.transaction() as tx:
             moved = await tx.campaigns.set_state(campaign_id, state, from_states=allowed)
-            if moved and state is CampaignState.CANCELLED:
+            if moved and state is CampaignState.PAUSED:
+                await tx.campaigns.hold_pending(campaign_id)
+            elif moved and state is CampaignState.ACTIVE:
+                await tx.campaigns.release_held(campaign_id)
+            elif moved and state is CampaignState.CANCELLED:
                 await tx.campaigns.cancel_pending(campaign_id)
             record = await tx.campaigns.get(campaign_id)
             if record is None:

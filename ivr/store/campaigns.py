@@ -34,8 +34,10 @@ _SLOT_ATTEMPTS = 5
 def not_held_by_campaign() -> ColumnElement[bool]:
     """Notifications the scheduler may claim: no campaign, or one that is not paused.
 
-    A cancelled campaign's notifications stay claimable: the scheduler ends each one as
-    cancelled (a retry scheduled by a call that was under way at the cancel included).
+    A paused campaign's pending notifications are out of the claims' index range anyway
+    (``hold_pending``); this catches the few that were leased at the pause or got a retry
+    since. A cancelled campaign's notifications stay claimable: the scheduler ends each one
+    as cancelled (a retry scheduled by a call that was under way at the cancel included).
     """
     paused = select(CAMPAIGNS.c.id).where(CAMPAIGNS.c.state == CampaignState.PAUSED.value)
     return or_(NOTIFICATIONS.c.campaign_id.is_(None), NOTIFICATIONS.c.campaign_id.not_in(paused))
@@ -170,6 +172,45 @@ class CampaignRepository:
         )
         return rowcount(await self._session.execute(statement)) == 1
 
+    async def hold_pending(self, campaign_id: str) -> int:
+        """On pause: park the pending notifications' next_attempt_at (see the model)."""
+        statement = (
+            update(NOTIFICATIONS)
+            .where(
+                NOTIFICATIONS.c.campaign_id == campaign_id,
+                NOTIFICATIONS.c.status == NotificationStatus.SCHEDULED.value,
+                NOTIFICATIONS.c.next_attempt_at.is_not(None),
+            )
+            .values(
+                paused_next_attempt_at=NOTIFICATIONS.c.next_attempt_at,
+                next_attempt_at=None,
+                updated_at=utcnow(),
+            )
+        )
+        return rowcount(await self._session.execute(statement))
+
+    async def release_held(self, campaign_id: str) -> int:
+        """On resume: give back what ``hold_pending`` parked.
+
+        A notification that got a time of its own meanwhile (a retry after a call that was
+        under way at the pause) keeps it.
+        """
+        statement = (
+            update(NOTIFICATIONS)
+            .where(
+                NOTIFICATIONS.c.campaign_id == campaign_id,
+                NOTIFICATIONS.c.paused_next_attempt_at.is_not(None),
+            )
+            .values(
+                next_attempt_at=func.coalesce(
+                    NOTIFICATIONS.c.next_attempt_at, NOTIFICATIONS.c.paused_next_attempt_at
+                ),
+                paused_next_attempt_at=None,
+                updated_at=utcnow(),
+            )
+        )
+        return rowcount(await self._session.execute(statement))
+
     async def cancel_pending(self, campaign_id: str) -> int:
         """Cancel every notification of the campaign not yet final and not on a call.
 
@@ -187,6 +228,7 @@ class CampaignRepository:
                 status=NotificationStatus.CANCELLED.value,
                 finished_at=now,
                 next_attempt_at=None,
+                paused_next_attempt_at=None,
                 lease_owner=None,
                 lease_expires_at=None,
                 updated_at=now,

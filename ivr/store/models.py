@@ -354,6 +354,9 @@ class Notification(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None]
     campaign_id: Mapped[str | None] = mapped_column(ForeignKey("campaigns.id"))
+    # While its campaign is paused, next_attempt_at is kept here and the column is null, so
+    # the claims' index range (status, next_attempt_at) never walks a paused campaign (0006).
+    paused_next_attempt_at: Mapped[datetime | None]
 
 
 class Contact(Base):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -207,12 +208,13 @@ async def test_pause_resume_cancel(service: CampaignService) -> None:
         "p", "appointment_reminder", rows("+12025550101", "+12025550102")
     )
     assert view is not None
+    now = datetime.now(UTC) + timedelta(days=1)  # both are due by then
     assert (await service.pause(view.id)).state == "paused"
     assert (await service.pause(view.id)).state == "paused"  # again: no change, no error
-    async with service.store.read() as tx:
-        now = (await tx.notifications.page())[0].next_attempt_at
-        assert now is not None
-        # A paused campaign's notifications are not claimed, however due.
+    async with service.store.transaction() as tx:
+        # A paused campaign's notifications are not claimed, however due: also one that got
+        # a time of its own while paused (a retry), which only the claim's filter holds back.
+        await tx.session.execute(update(NOTIFICATIONS).values(next_attempt_at=datetime.now(UTC)))
         assert await tx.notifications.claim_due("w", now, 10, 30) == []
     assert (await service.resume(view.id)).state == "active"
     async with service.store.transaction() as tx:
@@ -279,3 +281,42 @@ async def test_export_pages_through_every_row_in_file_order(
     assert len(pieces) == 3
     _, *lines = list(csv.reader(io.StringIO("".join(pieces))))
     assert [line[1] for line in lines] == ["'" + number for number in people]
+
+
+async def test_a_pause_parks_next_attempt_at_and_resume_gives_it_back(
+    service: CampaignService,
+) -> None:
+    later = "2031-01-05T10:00:00+00:00"
+    people = [
+        {"to": "+12025550101", "variables": VARS},
+        {"to": "+12025550102", "variables": VARS, "not_before": later},
+    ]
+    view, _ = await service.create("parked", "appointment_reminder", people)
+    assert view is not None
+
+    async def times() -> dict[str, tuple[object, object]]:
+        statement = select(
+            NOTIFICATIONS.c.to_number,
+            NOTIFICATIONS.c.next_attempt_at,
+            NOTIFICATIONS.c.paused_next_attempt_at,
+        )
+        async with service.store.read() as tx:
+            return {r[0]: (r[1], r[2]) for r in await tx.session.execute(statement)}
+
+    before = await times()
+    await service.pause(view.id)
+    # The claims' index range (status, next_attempt_at) does not reach them any more.
+    assert await times() == {n: (None, next_at) for n, (next_at, _) in before.items()}
+    # A retry scheduled while paused (a call under way at the pause) keeps its own time.
+    retry = datetime(2031, 2, 1, tzinfo=UTC)
+    async with service.store.transaction() as tx:
+        await tx.session.execute(
+            update(NOTIFICATIONS)
+            .where(NOTIFICATIONS.c.to_number == "+12025550101")
+            .values(next_attempt_at=retry)
+        )
+    await service.resume(view.id)
+    assert await times() == {
+        "+12025550101": (retry, None),
+        "+12025550102": (before["+12025550102"][0], None),
+    }
