@@ -39,7 +39,8 @@ def not_held_by_campaign() -> ColumnElement[bool]:
     since. A cancelled campaign's notifications stay claimable: the scheduler ends each one
     as cancelled (a retry scheduled by a call that was under way at the cancel included).
     """
-    paused = select(CAMPAIGNS.c.id).where(CAMPAIGNS.c.state == CampaignState.PAUSED.value)
+    held = (CampaignState.PAUSED.value, CampaignState.CREATING.value)
+    paused = select(CAMPAIGNS.c.id).where(CAMPAIGNS.c.state.in_(held))
     return or_(NOTIFICATIONS.c.campaign_id.is_(None), NOTIFICATIONS.c.campaign_id.not_in(paused))
 
 
@@ -119,12 +120,14 @@ class CampaignRepository:
         self._session = session
         self._backend = backend
 
-    async def create(self, new: NewCampaign) -> tuple[CampaignRecord, bool]:
+    async def create(
+        self, new: NewCampaign, state: CampaignState = CampaignState.ACTIVE
+    ) -> tuple[CampaignRecord, bool]:
         """The campaign, and False when its idempotency key already existed (no new row)."""
         now = utcnow()
         values = {f.name: getattr(new, f.name) for f in fields(NewCampaign)}
         statement = insert_for(self._backend, CAMPAIGNS).values(
-            id=new_ref(), state=CampaignState.ACTIVE.value, created_at=now, updated_at=now, **values
+            id=new_ref(), state=state.value, created_at=now, updated_at=now, **values
         )
         if new.idempotency_key is not None:
             statement = statement.on_conflict_do_nothing(index_elements=["idempotency_key"])
@@ -147,6 +150,7 @@ class CampaignRepository:
         """Newest first."""
         statement = (
             select(CAMPAIGNS)
+            .where(CAMPAIGNS.c.state != CampaignState.CREATING.value)
             .order_by(CAMPAIGNS.c.created_at.desc(), CAMPAIGNS.c.id.desc())
             .offset(offset)
             .limit(limit)
@@ -154,9 +158,15 @@ class CampaignRepository:
         return [CampaignRecord.of(r) for r in (await self._session.execute(statement)).mappings()]
 
     async def count(self) -> int:
-        return int(
-            (await self._session.execute(select(func.count()).select_from(CAMPAIGNS))).scalar_one()
+        statement = select(func.count()).where(CAMPAIGNS.c.state != CampaignState.CREATING.value)
+        return int((await self._session.execute(statement)).scalar_one())
+
+    async def delete_unstarted(self, campaign_id: str) -> None:
+        """Take back a campaign whose creation failed: its notifications were never dialable."""
+        await self._session.execute(
+            NOTIFICATIONS.delete().where(NOTIFICATIONS.c.campaign_id == campaign_id)
         )
+        await self._session.execute(CAMPAIGNS.delete().where(CAMPAIGNS.c.id == campaign_id))
 
     async def set_state(
         self, campaign_id: str, state: CampaignState, *, from_states: Collection[CampaignState]

@@ -280,8 +280,13 @@ FINAL_NOTIFICATION_STATUSES = frozenset(
 
 
 class CampaignState(StrEnum):
-    """What is stored; a campaign is shown ``done`` once every notification of it has ended."""
+    """What is stored; a campaign is shown ``done`` once every notification of it has ended.
 
+    ``creating``: its notifications are being written, batch by batch; nobody sees it (lists,
+    get) and nothing of it is dialed until it turns ``active``.
+    """
+
+    CREATING = "creating"
     ACTIVE = "active"
     PAUSED = "paused"
     CANCELLED = "cancelled"

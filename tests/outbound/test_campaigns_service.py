@@ -3,10 +3,14 @@ with hostile cells, pause/resume/cancel, progress and the export."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import dataclasses
 import io
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -320,3 +324,40 @@ async def test_a_pause_parks_next_attempt_at_and_resume_gives_it_back(
         "+12025550101": (retry, None),
         "+12025550102": (before["+12025550102"][0], None),
     }
+
+
+class _KeyTakenMeanwhile(CampaignService):
+    """Someone creates a notification with a row's idempotency key between the check and
+    the insert (the race, made to happen every time)."""
+
+    def _resolve_rows(self, *args: Any, **kwargs: Any) -> Any:
+        resolved, errors = super()._resolve_rows(*args, **kwargs)
+        taken = resolved[-1]
+        # Its own thread and loop: this runs in a worker thread of the service's loop.
+        other = threading.Thread(target=asyncio.run, args=(self._take(taken),))
+        other.start()
+        other.join()
+        return resolved, errors
+
+    async def _take(self, new: Any) -> None:
+        async with Store.open(self.store.url) as other, other.transaction() as tx:
+            await tx.notifications.create(dataclasses.replace(new, to_number="+12025550199"))
+
+
+async def test_a_row_key_taken_during_creation_takes_the_campaign_back(
+    store: Store,  # noqa: F811
+    shipped_plans: PlanSet,
+    settings: Settings,
+) -> None:
+    service = _KeyTakenMeanwhile(store, shipped_plans, settings)
+    keyed = [
+        {"to": f"+1202555010{i}", "variables": VARS, "idempotency_key": f"k{i}"} for i in range(3)
+    ]
+    view, errors = await service.create("raced", "appointment_reminder", keyed)
+    assert view is None
+    assert [(e.row, e.field) for e in errors] == [(3, "idempotency_key")]
+    assert await service.list() == []
+    async with store.read() as tx:
+        left = (await tx.session.execute(select(NOTIFICATIONS.c.to_number))).scalars().all()
+        campaigns = (await tx.session.execute(select(CAMPAIGNS.c.id))).all()
+    assert (left, campaigns) == (["+12025550199"], [])
