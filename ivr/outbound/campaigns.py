@@ -393,11 +393,18 @@ class CampaignService:
             if isinstance(exc, _RowConflict):
                 return Creation(None, exc.errors, False)
             raise
+        # Unparked page by page while still invisible (nobody can pause it meanwhile), then
+        # made active in a commit of its own: no transaction holds the writer for long.
+        after: tuple[datetime, str] | None = None
+        while True:
+            async with self.store.transaction() as tx:
+                after = await tx.campaigns.release_held_page(record.id, after, INSERT_BATCH * 4)
+            if after is None:
+                break
         async with self.store.transaction() as tx:
             await tx.campaigns.set_state(
                 record.id, CampaignState.ACTIVE, from_states={CampaignState.CREATING}
             )
-            await tx.campaigns.release_held(record.id)
             active = await tx.campaigns.get(record.id)
             counts = await tx.campaigns.counts([record.id])
         assert active is not None

@@ -221,6 +221,32 @@ class CampaignRepository:
         )
         return rowcount(await self._session.execute(statement))
 
+    async def release_held_page(
+        self, campaign_id: str, after: tuple[datetime, str] | None, limit: int
+    ) -> tuple[datetime, str] | None:
+        """``release_held`` for the next ``limit`` notifications in creation order; the key
+        to pass as ``after`` for the next page, or None after the last."""
+        n = NOTIFICATIONS.c
+        page = select(n.id, n.created_at).where(n.campaign_id == campaign_id)
+        if after is not None:
+            page = page.where(
+                tuple_(n.created_at, n.id)
+                > tuple_(literal(after[0], n.created_at.type), literal(after[1], n.id.type))
+            )
+        rows = (await self._session.execute(page.order_by(n.created_at, n.id).limit(limit))).all()
+        if not rows:
+            return None
+        statement = (
+            update(NOTIFICATIONS)
+            .where(n.id.in_([row[0] for row in rows]), n.paused_next_attempt_at.is_not(None))
+            .values(
+                next_attempt_at=func.coalesce(n.next_attempt_at, n.paused_next_attempt_at),
+                paused_next_attempt_at=None,
+            )
+        )
+        await self._session.execute(statement)
+        return (rows[-1][1], rows[-1][0]) if len(rows) == limit else None
+
     async def cancel_pending(self, campaign_id: str) -> int:
         """Cancel every notification of the campaign not yet final and not on a call.
 

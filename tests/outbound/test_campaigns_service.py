@@ -361,3 +361,18 @@ async def test_a_row_key_taken_during_creation_takes_the_campaign_back(
         left = (await tx.session.execute(select(NOTIFICATIONS.c.to_number))).scalars().all()
         campaigns = (await tx.session.execute(select(CAMPAIGNS.c.id))).all()
     assert (left, campaigns) == (["+12025550199"], [])
+
+
+async def test_written_and_unparked_in_batches(
+    service: CampaignService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ivr.outbound.campaigns.INSERT_BATCH", 1)  # unparked 4 at a time
+    people = [f"+1202555012{i}" for i in range(5)]
+    view, _ = await service.create("batches", "appointment_reminder", rows(*people))
+    assert view is not None
+    assert (view.state, view.progress.total) == ("active", 5)
+    async with service.store.transaction() as tx:
+        statement = select(NOTIFICATIONS.c.paused_next_attempt_at)
+        assert set((await tx.session.execute(statement)).scalars()) == {None}
+        soon = datetime.now(UTC) + timedelta(minutes=1)
+        assert len(await tx.notifications.claim_due("w", soon, 10, 30)) == 5
