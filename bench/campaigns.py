@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,24 @@ from ivr.dialplan.loader import load_plans_or_raise  # noqa: E402
 from ivr.outbound.campaigns import CampaignService  # noqa: E402
 from ivr.outbound.requests import NotificationRequest  # noqa: E402
 from ivr.outbound.service import NotificationService  # noqa: E402
-from ivr.store import Store  # noqa: E402
+from ivr.store import Store, Transaction  # noqa: E402
 from ivr.store.db import create_engine  # noqa: E402
 from ivr.store.migrate import upgrade_engine  # noqa: E402
 from ivr.store.models import NOTIFICATIONS  # noqa: E402
+
+
+class TimedStore(Store):
+    """Measures how long each write transaction holds SQLite's writer (webhooks wait that long)."""
+
+    longest = 0.0
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with super().transaction() as tx:
+            start = time.perf_counter()
+            yield tx
+        self.longest = max(self.longest, time.perf_counter() - start)
+
 
 VARS = {"name": "Anna", "clinic": "Sunrise Clinic", "when": "2031-11-24T10:00"}
 
@@ -116,14 +131,16 @@ async def volume(folder: Path, rows: int) -> None:
                 await service.create_many(requests[start : start + 500])
 
         baseline, _ = await timed(batches)
-    async with Store.open(settings.database_url) as store:
+    async with TimedStore(create_engine(settings.database_url)) as store:
         await store.upgrade()
         campaigns = CampaignService(store, plans, settings)
+        store.longest = 0.0
         seconds, (view, errors) = await timed(
             lambda: campaigns.create_from_csv("bench", "appointment_reminder", csv_text)
         )
         assert view is not None, errors[:3]
         report(f"create a campaign from {rows} CSV rows", seconds, baseline)
+        print(f"{'  longest write transaction while creating':<44} {store.longest * 1000:9.1f} ms")
         for extra in range(49):  # a page of campaigns to list
             await campaigns.create(
                 f"small {extra}", "appointment_reminder", [{"to": people[0], "variables": VARS}]
