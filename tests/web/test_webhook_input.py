@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
+from aiohttp.test_utils import unused_port
+from pytest_aiohttp import AiohttpServer
+
+from ivr.config import Settings
 from ivr.store import Direction
+from ivr.telephony.simulator import Persona
 from ivr.telephony.twilio import SIGNATURE_HEADER, sign
+from ivr.web.app import SIMULATOR, AppParts, create_app
+from ivr.web.twilio_routes import CALLS
+from tests.conftest import DIALPLANS
 from tests.telephony.fake_twilio_api import ACCOUNT, TOKEN
-from tests.web.conftest import SHOP_LINE, Server
+from tests.web.conftest import CALLER, SHOP_LINE, Server
 from tests.web.snapshot import snapshot
 from tests.web.test_twilio_webhooks import CALL_SID, twiml, voice_form
 
@@ -209,3 +218,36 @@ async def test_a_value_with_a_trailing_newline_is_refused(server: Server) -> Non
     assert (await server.post(gather, keys)).status == 400
     assert await snapshot(server.store) == before
     assert ref
+
+
+async def test_a_declined_call_leaves_no_debugger_alert(
+    tmp_path: Path, aiohttp_server: AiohttpServer
+) -> None:
+    """End to end with the simulator, which logs error 11200 as Twilio's debugger would."""
+    port = unused_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = Settings(
+        provider="simulator",
+        public_url=url,
+        database_url=f"sqlite:///{tmp_path}/ivr.db",
+        dialplans=DIALPLANS,
+        audio_dir=tmp_path / "audio",
+        var_dir=tmp_path / "var",
+    )
+    parts = AppParts(background=False, warm_up=False, recognizer=None)
+    server = await aiohttp_server(create_app(settings, url, parts), port=port)
+    simulator = server.app[SIMULATOR]
+    events = {"initiated", "ringing", "answered", "completed"}
+    call = await simulator.incoming_call(
+        CALLER,
+        "+12025550199",  # no plan answers it
+        Persona(),
+        f"{url}/twilio/voice",
+        status_callback=f"{url}/twilio/status",
+        status_callback_events=events,
+    )
+    assert call.status == "completed"
+    assert [entry.kind for entry in call.entries("say", "hangup")] == ["say", "hangup"]
+    assert call.status_callbacks_sent >= 2
+    assert call.errors == []
+    assert all(rows == [] for rows in (await snapshot(server.app[CALLS].s.store)).values())
