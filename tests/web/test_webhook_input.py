@@ -15,6 +15,7 @@ from ivr.telephony.simulator import Persona
 from ivr.telephony.twilio import SIGNATURE_HEADER, sign
 from ivr.web.app import SIMULATOR, AppParts, create_app
 from ivr.web.twilio_routes import CALLS
+from ivr.web.urls import opaque
 from tests.conftest import DIALPLANS
 from tests.telephony.fake_twilio_api import ACCOUNT, TOKEN
 from tests.web.conftest import CALLER, SHOP_LINE, Server
@@ -91,6 +92,16 @@ async def test_a_turn_from_the_future_is_refused(server: Server) -> None:
     ahead = await server.post(gather.replace("turn=1", "turn=9"), keys)
     assert ahead.status == 400
     assert (await server.post(f"/twilio/no-input?call={ref}&turn=2", keys)).status == 400
+    recording = {**keys, "RecordingUrl": "https://api.twilio.com/rec/RE1", "RecordingSid": "RE1"}
+    assert (await server.post(f"/twilio/record?call={ref}&turn=2", recording)).status == 400
+    wait = f"recording={opaque('https://api.twilio.com/rec/RE1')}&sid=RE1&waits=1"
+    waiting = await server.post(f"/twilio/recognizing?call={ref}&turn=2&{wait}", keys)
+    assert waiting.status == 400
+    assert "ahead of call" in await waiting.text()
+    other = await server.post(
+        f"/twilio/recognizing?call={ref}&turn=1&{wait}", {**keys, "CallSid": OTHER_CALL}
+    )
+    assert other.status == 400
     assert await snapshot(server.store) == before
     assert (await server.post(gather, keys)).status == 200  # the real turn still works
 
