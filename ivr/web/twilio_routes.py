@@ -44,6 +44,8 @@ from ivr.web.urls import from_opaque
 
 log = logging.getLogger(__name__)
 
+STREAM_PATH = "/twilio/stream"
+
 CALLS = web.AppKey("calls", CallService)
 FORM = web.RequestKey("twilio_form", MultiDictProxy)
 TWIML = "application/xml"
@@ -59,7 +61,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def verify_twilio_signature(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith("/twilio/"):
+    if not request.path.startswith("/twilio/") or request.path == STREAM_PATH:
+        # The Media Streams upgrade is a GET signed over its wss:// URL: checked there.
         return await handler(request)
     services = request.app[SERVICES]
     form = await _read_form(request)
