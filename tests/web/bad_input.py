@@ -111,6 +111,7 @@ ROUTE_FIELDS = {
         "Digits",
     ],
     "no-input": ["CallSid", "AccountSid"],
+    "stream-ended": ["CallSid", "AccountSid"],
     "recognizing": ["CallSid", "AccountSid"],
     "sms": ["MessageSid", "SmsSid", "AccountSid", "From", "To", "Body"],
     "sms-status": ["MessageSid", "SmsSid", "AccountSid", "MessageStatus", "SmsStatus", "ErrorCode"],
@@ -322,10 +323,11 @@ API_ROUTES = [
     "GET contact",
     "PUT do-not-call",
     "DELETE do-not-call",
+    "POST campaigns",
 ]
 API_FIELDS = ["to", "plan", "variables", "category", "timezone", "not_before", "not_after"]
 API_FIELDS += ["attempts", "idempotency_key", "callback_url", "categories", "reason"]
-API_FIELDS += ["multiple_channels"]
+API_FIELDS += ["multiple_channels", "name", "rows", "calls_per_second", "window"]
 API_VALUES = st.one_of(
     JSON,
     st.sampled_from(
@@ -344,6 +346,10 @@ API_VALUES = st.one_of(
             "https://crm.example/hook",
             "delivery_notice",
             "order_status_line",
+            [{"to": "+12025550142", "variables": {"name": "Anna"}}],
+            [{"to": "+1 202 555 0142", "plan": "x"}, {}],
+            "10:00-18:00",
+            "18:00-10:00",
         ]
     ),
 )

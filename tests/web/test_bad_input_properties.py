@@ -227,7 +227,7 @@ async def webhook_request(
     turn = await harness.turn_of(ref) if known else 1
     turns = {"current": turn, "previous": turn - 1, "next": turn + 1}
     query: dict[str, str] = {}
-    if route in ("gather", "record", "no-input", "recognizing"):
+    if route in ("gather", "record", "no-input", "recognizing", "stream-ended"):
         query = {"call": ref, "turn": str(turns.get(hook.turn, hook.turn))}
     elif route in ("voice", "status") and hook.call != 3:
         query = {"call": ref}
@@ -249,6 +249,7 @@ async def webhook_request(
             "RecordingDuration": "2",
         },
         "no-input": call,
+        "stream-ended": call,
         "recognizing": call,
         "sms": {
             "MessageSid": f"SM{next(harness.fresh):032x}",
@@ -296,6 +297,7 @@ WEBHOOK_ROUTES = [
     "record",
     "no-input",
     "recognizing",
+    "stream-ended",
     "sms",
     "sms-status",
 ]
@@ -367,6 +369,12 @@ VALID_BODIES: dict[str, dict[str, Any] | None] = {
         "multiple_channels": False,
     },
     "PUT do-not-call": {"reason": "asked on the phone"},
+    "POST campaigns": {
+        "name": "November",
+        "plan": "appointment_reminder",
+        "rows": [{"to": CALLER, "variables": REMINDER}],
+        "idempotency_key": "c1",
+    },
 }
 
 
@@ -379,6 +387,7 @@ def api_request(
     )
     target = {
         "notifications": "/api/v1/notifications",
+        "campaigns": "/api/v1/campaigns",
         "notification": f"/api/v1/notifications/{ident}",
         "preferences": f"/api/v1/contacts/{request.number}/preferences",
         "contact": f"/api/v1/contacts/{request.number}",
