@@ -262,3 +262,27 @@ async def test_a_declined_call_leaves_no_debugger_alert(
     assert call.status_callbacks_sent >= 2
     assert call.errors == []
     assert all(rows == [] for rows in (await snapshot(server.app[CALLS].s.store)).values())
+
+
+async def test_a_read_or_partially_delivered_report_counts_as_delivered(server: Server) -> None:
+    """Twilio's "read" (WhatsApp, RCS) and "partially_delivered" were a 500 (no such stored
+    status). A read message was delivered; a partial delivery is delivered with a note."""
+    sids = ["SM" + "8" * 32, "SM" + "9" * 32]
+    async with server.store.transaction() as tx:
+        for sid in sids:
+            await tx.sms.create(
+                direction=Direction.OUTBOUND,
+                from_number=SHOP_LINE,
+                to_number="+12025550142",
+                body="Hi",
+                provider_sid=sid,
+            )
+    for sid, status in zip(sids, ("read", "partially_delivered"), strict=True):
+        report = {"MessageSid": sid, "AccountSid": ACCOUNT, "MessageStatus": status}
+        assert (await server.post("/twilio/sms-status", report)).status == 204
+    async with server.store.read() as tx:
+        read, partial = [await tx.sms.get_by_sid(sid) for sid in sids]
+    assert read is not None
+    assert partial is not None
+    assert (read.status, read.error) == ("delivered", None)
+    assert (partial.status, partial.error) == ("delivered", "partially delivered")
