@@ -125,7 +125,7 @@ NEAR_MISSES = {
     "Digits": ["1\n", "12#*", "hangup", "Hangup", "١", "1 2", "A", "9" * 300, "#"],
     "number": ["+12025550142\n", "+1 202 555 0142", "12025550142", "+0123456", "+" + "9" * 20],
     "CallStatus": ["COMPLETED", "completed ", "canceled", "no-answer", "ringing", "queued"],
-    "MessageStatus": ["DELIVERED", "read", "receiving", "accepted", "scheduled", "failed"],
+    "MessageStatus": ["DELIVERED", "read", "partially_delivered", "receiving", "failed"],
     "RecordingUrl": ["http://127.0.0.1:1/RE1", "https://", "http:///RE1", "//x/RE1", "x"],
     "sid": SIDS,
 }
