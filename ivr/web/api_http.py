@@ -132,6 +132,16 @@ async def json_body(request: web.Request, *, optional: bool = False) -> Any:
             web.HTTPUnsupportedMediaType,
             f"the body is {request.content_type}: send it as application/json",
         )
+    return json_document(raw)
+
+
+def json_document(raw: bytes) -> Any:
+    """``raw`` (a body known to be non-empty JSON) parsed; a 400 naming why it cannot be.
+
+    Not UTF-8 (RFC 8259 allows nothing else), malformed, nested too deeply, an integer over
+    Python's 4300 digits, or a number JSON has not (NaN, Infinity, 1e999): each was a 500
+    from ``json.loads`` or answered with invalid JSON.
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -171,14 +181,19 @@ async def parse_body(request: web.Request, model: type[Model], *, optional: bool
     A document that is not an object (an array, a string, a number, null) is a malformed
     body, a 400 like malformed JSON: it has no fields to name.
     """
-    document = await json_body(request, optional=optional)
-    if not isinstance(document, dict):
-        kind = _JSON_KINDS.get(type(document), "a number")
-        raise _json_error(web.HTTPBadRequest, f"the body is {kind}: send a JSON object")
+    document = json_object(await json_body(request, optional=optional))
     try:
         return model.model_validate(document)
     except ValidationError as exc:
         raise request_error(exc) from exc
+
+
+def json_object(document: Any) -> dict[str, Any]:
+    """``document`` if it is a JSON object, else a 400 naming what it is instead."""
+    if not isinstance(document, dict):
+        kind = _JSON_KINDS.get(type(document), "a number")
+        raise _json_error(web.HTTPBadRequest, f"the body is {kind}: send a JSON object")
+    return document
 
 
 def lenient_e164(raw: str, field: str) -> str:

@@ -246,6 +246,14 @@ async def incoming_sms(request: web.Request) -> web.Response:
     return await _handle(request, work)
 
 
+# Twilio statuses the store does not keep (SmsStatus): a message read (WhatsApp, RCS) was
+# delivered; one partially delivered (some segments lost) arrived, with a note. They were a 500.
+_STORED_AS: dict[str, tuple[str, str | None]] = {
+    "read": ("delivered", None),
+    "partially_delivered": ("delivered", "partially delivered"),
+}
+
+
 async def sms_status(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
 
@@ -258,7 +266,8 @@ async def sms_status(request: web.Request) -> web.Response:
                     raise WebhookError("MessageSid", f"{hook.message_sid} is not message {ref}")
                 log.info("status of unknown message %s (%s) ignored", ref, hook.message_sid)
             error = f"error {hook.error_code}" if hook.error_code else None
-            await tx.sms.update_status(hook.status, sid=hook.message_sid, error=error)
+            status, note = _STORED_AS.get(hook.status, (hook.status, None))
+            await tx.sms.update_status(status, sid=hook.message_sid, error=error or note)
         return ""
 
     await _handle(request, work)
