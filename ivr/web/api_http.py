@@ -150,12 +150,32 @@ def json_document(raw: bytes) -> Any:
             f"the body is not UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}",
         ) from exc
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+        document = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except RecursionError:
         raise _json_error(web.HTTPBadRequest, "the body is nested too deeply") from None
     except ValueError as exc:
         # JSONDecodeError, or an integer over Python's 4300 digits, or what the parsers refuse.
         raise _json_error(web.HTTPBadRequest, f"the body is not valid JSON: {exc}") from exc
+    if _holds_nul(document):
+        # PostgreSQL stores no NUL in text or JSONB: refused here, not a 500 at the commit.
+        raise _json_error(web.HTTPBadRequest, "the body holds a NUL character (\\u0000)")
+    return document
+
+
+def _holds_nul(document: Any) -> bool:
+    """Whether a string (key or value) anywhere in the parsed ``document`` holds NUL."""
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 def _no_constant(name: str) -> Any:

@@ -178,6 +178,19 @@ async def test_a_form_that_cannot_be_decoded_is_a_400(server: Server) -> None:
     assert (await server.post(gather, keys)).status == 200  # the same keys, as a form
 
 
+async def test_a_signed_field_holding_nul_is_a_400(server: Server) -> None:
+    """PostgreSQL stores no NUL: refused before anything is written, signature checked first."""
+    _, gather = await started_call(server)
+    before = await snapshot(server.store)
+    keys = {"CallSid": CALL_SID, "AccountSid": ACCOUNT, "Digits": "1\x00"}
+    answer = await server.post(gather, keys)
+    assert answer.status == 400
+    assert "'Digits': holds a NUL character" in await answer.text()
+    unsigned = await server.http.post(server.url + gather, data=keys)
+    assert unsigned.status == 403
+    assert await snapshot(server.store) == before
+
+
 async def test_every_webhook_refuses_another_account_and_json(server: Server) -> None:
     """Not only the call webhooks: /twilio/sms and /twilio/sms-status too."""
     sms = {"MessageSid": "SM" + "5" * 32, "From": "+12025550142", "To": SHOP_LINE, "Body": "STOP"}
