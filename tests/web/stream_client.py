@@ -35,6 +35,7 @@ class Heard:
     and, from this side, ("echo", name) when a mark came back."""
 
     log: list[tuple[str, Any]] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # loop time of each entry (benches)
 
     def kinds(self) -> list[str]:
         return [kind for kind, _ in self.log]
@@ -68,6 +69,9 @@ class StreamCall:
         self._sequence = 0
         self._chunk = 0
         self._speech: asyncio.Queue[bytes] = asyncio.Queue()
+        # Loop times at which the first and the last frame of queued speech went out.
+        self.speech_started: float | None = None
+        self.speech_ended: float | None = None
         self._playing_until = 0.0
         self._pending: list[tuple[float, str]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -142,13 +146,20 @@ class StreamCall:
     async def say(self, pcm16_8k: bytes) -> None:
         """Queue speech (8 kHz 16-bit PCM) on the microphone, followed by silence."""
         mulaw = audioop.lin2ulaw(pcm16_8k, 2)
+        self.speech_started = self.speech_ended = None
         for offset in range(0, len(mulaw), FRAME):
             await self._speech.put(mulaw[offset : offset + FRAME].ljust(FRAME, b"\xff"))
 
     async def _microphone(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            frame = SILENCE if self._speech.empty() else self._speech.get_nowait()
+            if self._speech.empty():
+                frame = SILENCE
+            else:
+                frame = self._speech.get_nowait()
+                now = loop.time()
+                self.speech_started = self.speech_started or now
+                self.speech_ended = now + 0.02
             self._chunk += 1
             await self._send_numbered(
                 "media",
@@ -208,6 +219,7 @@ class StreamCall:
 
     async def _record(self, kind: str, value: Any) -> None:
         self.heard.log.append((kind, value))
+        self.heard.times.append(asyncio.get_running_loop().time())
         async with self.changed:
             self.changed.notify_all()
 
