@@ -246,4 +246,5 @@ class LiveCall:
         except ValueError:
             return None  # e.g. digits in a language without digit words: keys only
         end_silence = round(listen.spec.end_silence * 1000)
-        return LiveListener(engine, grammar, end_silence_ms=end_silence)
+        workers = self.s.settings.asr_workers
+        return LiveListener(engine, grammar, end_silence_ms=end_silence, workers=workers)
