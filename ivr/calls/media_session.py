@@ -138,6 +138,8 @@ class MediaSession:
             turn = next_turn
 
     async def next_inbound(self, timeout: float | None) -> _Inbound | None:
+        if not self._queue.empty():  # the common case (a frame every 20 ms): no timer task
+            return self._queue.get_nowait()
         try:
             return await asyncio.wait_for(self._queue.get(), timeout)
         except TimeoutError:
