@@ -198,24 +198,25 @@ class _TurnRun:
 
     async def _loop(self) -> Event | Ended:
         while True:
-            if self.prompts_over and self.over_at is None:
-                self.over_at = self.loop.time()
+            self._note_prompts_over()
             if self.turn.listen is None and self.prompts_over:
                 return Ended.FINISHED
             deadline = self._deadline()
             timeout = None if deadline is None else max(0.0, deadline - self.loop.time())
             item = await self.session.next_inbound(timeout)
-            if item is None:
-                result = self._timed_out()
-            elif isinstance(item, _Stop):
+            result: Event | Ended | None = None
+            if isinstance(item, _Stop):
                 return Ended.STOPPED
-            elif isinstance(item, _Audio):
+            if isinstance(item, _Audio):
                 result = await self._on_audio(item.mulaw)
             elif isinstance(item, _Key):
                 result = await self._on_key(item.digit)
-            else:
+            elif isinstance(item, _Mark):
                 self._on_mark(item.name)
-                continue
+            # Caller audio arrives every 20 ms, so the deadline is checked after every item,
+            # not only when the wait for one times out.
+            if result is None:
+                result = self._timed_out()
             if result is not None:
                 return result
 
@@ -225,15 +226,21 @@ class _TurnRun:
             if self.player.sending or self.player.ends_at is None:
                 return self.loop.time() + POLL
             return self.player.ends_at + self.session.mark_grace
-        assert listen is not None
-        assert self.over_at is not None
+        if listen is None or self.over_at is None:
+            return None  # the turn is over (an ending turn heard whole): nothing to time
         if self.keys:
             return self.last_key_at + listen.spec.timeout
         if self.speaking_since is not None:
             return self.speaking_since + SPEECH_SAFETY
         return self.over_at + listen.spec.timeout
 
+    def _note_prompts_over(self) -> None:
+        """Start the listening clock the moment the caller has heard (or cut) the prompts."""
+        if self.prompts_over and self.over_at is None:
+            self.over_at = self.loop.time()
+
     def _timed_out(self) -> Event | None:
+        self._note_prompts_over()
         now = self.loop.time()
         deadline = self._deadline()
         if deadline is None or now < deadline:

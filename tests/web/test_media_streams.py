@@ -9,7 +9,7 @@ grammar. No assertion is about how fast anything happened.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,19 @@ states:
     say: Thank you.
     hangup: true
 """
+
+
+@pytest.fixture(autouse=True)
+def no_session_failures(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """A session that fails closes its stream and the call resumes: tests would still pass,
+    so every failure logged by the stream route fails the test instead."""
+    yield
+    failures = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("ivr.") and r.levelname == "ERROR"
+    ]
+    assert not failures
 
 
 @pytest.fixture
