@@ -58,8 +58,11 @@ def connect_of(twiml: str) -> tuple[str, str, dict[str, str]]:
 class StreamCall:
     """One ``<Connect><Stream>`` of a call, as Twilio would run it."""
 
-    def __init__(self, http: aiohttp.ClientSession, twiml: str, call_sid: str) -> None:
+    def __init__(
+        self, http: aiohttp.ClientSession, twiml: str, call_sid: str, *, echo_marks: bool = True
+    ) -> None:
         self.http = http
+        self.echo_marks = echo_marks  # False: a provider that never answers marks
         self.call_sid = call_sid
         self.url, self.action, self.parameters = connect_of(twiml)
         self.stream_sid = "MZ" + call_sid[2:]
@@ -190,6 +193,9 @@ class StreamCall:
                 self._playing_until = max(self._playing_until, now) + len(audio) / 8000
                 await self._record("media", audio)
             elif event == "mark":
+                if not self.echo_marks:
+                    await self._record("mark", frame["mark"]["name"])
+                    continue
                 self._pending.append((max(self._playing_until, now), frame["mark"]["name"]))
                 await self._record("mark", frame["mark"]["name"])
             elif event == "clear":

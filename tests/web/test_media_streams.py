@@ -437,3 +437,15 @@ async def test_digits_end_on_a_pause_between_keys(server: Server) -> None:
     assert session.variables["pin"] == "4207"
     assert session.ended
     await call.close()
+
+
+async def test_marks_that_never_come_back_do_not_stall_the_call(server: Server) -> None:
+    twiml = await webhook(server, server.url + "/twilio/voice", voice_form(NOTICE_LINE))
+    call = StreamCall(server.http, twiml, CALL_SID, echo_marks=False)
+    await call.open()
+    # No echo ever: once the audio's expected end plus a grace has passed the prompts count as
+    # heard, the listening timeout runs, and the silence gets the menu again (turn 2).
+    await call.wait(has("mark", "t2p0"), timeout=90)
+    assert call.echoes() == 0
+    assert (await stored(server)).retries == 1
+    await call.hang_up()
