@@ -29,7 +29,7 @@ import enum
 import logging
 from dataclasses import dataclass
 
-from ivr.calls.media import CallRuntime, LiveTurn, MediaTransport, SpeechListener
+from ivr.calls.media import CallRuntime, Heard, LiveTurn, MediaTransport, SpeechListener
 from ivr.calls.playback import DEFAULT_AHEAD, Player, parse_mark
 from ivr.dialplan.vocabulary import Event, KeysPressed, Listen, NoInput
 from ivr.speech.asr import Recognition
@@ -129,10 +129,11 @@ class MediaSession:
             return Ended.GONE
         while True:
             self.turns += 1
-            result = await _TurnRun(self, turn).run()
+            run = _TurnRun(self, turn)
+            result = await run.run()
             if isinstance(result, Ended):
                 return result
-            next_turn = await self.runtime.answer(turn, result)
+            next_turn = await self.runtime.answer(turn, result, run.heard())
             if next_turn is None:
                 return Ended.LOST
             turn = next_turn
@@ -166,7 +167,7 @@ class _TurnRun:
         self.loop = asyncio.get_running_loop()
         self.player = Player(session.transport, turn.turn, turn.prompts, session.ahead)
         self.heard_upto = -1  # index of the last prompt whose mark came back
-        self.interrupted = False
+        self.interrupted: str | None = None  # how the caller cut the prompts, if they did
         self.over_at: float | None = None  # when the caller had heard (or cut) the prompts
         self.listener: SpeechListener | None = None
         self.speech_possible = turn.listen is not None
@@ -176,7 +177,11 @@ class _TurnRun:
 
     @property
     def prompts_over(self) -> bool:
-        return self.interrupted or self.heard_upto >= len(self.turn.prompts) - 1
+        return self.interrupted is not None or self.heard_upto >= len(self.turn.prompts) - 1
+
+    def heard(self) -> Heard:
+        prompts = len(self.turn.prompts)
+        return Heard(prompts, min(self.heard_upto + 1, prompts), self.interrupted)
 
     @property
     def answerable(self) -> bool:
@@ -289,6 +294,8 @@ class _TurnRun:
 
     def _on_mark(self, name: str) -> None:
         parsed = parse_mark(name)
+        if self.interrupted is not None:
+            return  # echoed because of our clear: the caller did not hear that audio
         if parsed is None or parsed[0] != self.turn.turn:
             log.debug("mark %r is not one of turn %d: ignored", name, self.turn.turn)
             return
@@ -297,7 +304,7 @@ class _TurnRun:
     async def _barge_in(self, why: str) -> None:
         if self.prompts_over:
             return
-        self.interrupted = True
+        self.interrupted = why
         await self.player.cancel()
         await self.session.transport.clear()
         log.info("turn %d: the caller interrupted the prompt (%s)", self.turn.turn, why)

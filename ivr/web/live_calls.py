@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from ivr.calls.media import LivePrompt, LiveTurn, SpeechListener
+from ivr.calls.media import Heard, LivePrompt, LiveTurn, SpeechListener
 from ivr.dialplan.engine import pending_listen
 from ivr.dialplan.schema import Plan
 from ivr.dialplan.session import Session
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 ENDED_ROUTE = "stream-ended"
 CALL_PARAMETER = "call"
 LIVE_PROMPTS = "live_prompts"
+LIVE_HEARD = "live_heard"
 
 
 @runtime_checkable
@@ -195,13 +196,14 @@ class LiveCall:
         prompts = [p for entry in stored.get("prompts", []) if (p := _prompt_of(entry))]
         return LiveTurn(call.turn, await self._audio(prompts), listen)
 
-    async def answer(self, turn: LiveTurn, event: Event) -> LiveTurn | None:
+    async def answer(self, turn: LiveTurn, event: Event, heard: Heard) -> LiveTurn | None:
         try:
             call, plan, session = await self.calls._load(self.ref, turn.turn)
         except (_Replay, UnknownCall):
             return None
         audio = TurnAudio(self.s)
         taken = await run_turn(plan, session, event, self.calls._lookup, audio.start)
+        taken.log.insert(0, (LIVE_HEARD, {"turn": turn.turn, **heard.as_log()}))
         await audio.paths(taken)  # rendered into the cache before the turn is committed
         listen = taken.outputs[-1] if taken.outputs else None
         number = turn.turn + 1

@@ -156,6 +156,14 @@ async def stored(server: Server, call_sid: str = CALL_SID) -> Session:
     return Session.from_json(record.session_json)
 
 
+async def live_heard(server: Server, call_sid: str = CALL_SID) -> list[dict[str, Any]]:
+    """The ``live_heard`` entries of the call's event log: how each turn's prompts went."""
+    async with server.store.read() as tx:
+        record = await tx.calls.get_by_sid(call_sid)
+        assert record is not None
+        return [e.data for e in await tx.events.list(record.id) if e.kind == "live_heard"]
+
+
 def played(seconds: float, after: int = 0) -> Any:
     """Predicate: at least ``seconds`` of audio arrived after log entry ``after``."""
     return lambda heard: sum(len(v) for k, v in heard.log[after:] if k == "media") >= 8000 * seconds
@@ -227,6 +235,8 @@ async def test_menu_answered_by_voice_while_it_plays(server: Server) -> None:
     assert ("echo", "t1p0") not in heard.log[:cleared]
     session = await stored(server)
     assert session.state == "ask_number"
+    assert (await live_heard(server))[0] == {
+        "turn": 1, "prompts": 1, "heard": 0, "barge_in": "speech"}  # fmt: skip
     await call.hang_up()
 
 
@@ -300,6 +310,9 @@ async def test_a_notice_with_barge_in_false_is_heard_whole(server: Server) -> No
     await call.wait_closed()
     heard = call.heard
     assert index(heard, "clear") > index(heard, "echo", "t1p0")
+    # The notice was heard whole, the menu after it was cut by the key.
+    assert (await live_heard(server))[0] == {
+        "turn": 1, "prompts": 2, "heard": 1, "barge_in": "key"}  # fmt: skip
     assert ("mark", "t2p0") in heard.log  # goodbye, then the stream ends
     doc = await after_stream(server, call)
     assert [child.tag for child in doc] == ["Hangup"]
