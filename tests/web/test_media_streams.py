@@ -462,3 +462,17 @@ async def test_marks_that_never_come_back_do_not_stall_the_call(server: Server) 
     assert call.echoes() == 0
     assert (await stored(server)).retries == 1
     await call.hang_up()
+
+
+async def test_a_transfer_closes_the_stream_and_the_action_url_dials(server: Server) -> None:
+    call = await answer(server)
+    await call.wait(played(0.5))
+    await call.press("0")  # operator
+    await call.wait_closed()  # "Connecting you now. Please hold." heard, then the stream ends
+    assert call.heard.log[-1] == ("echo", "t2p0")
+    doc = await after_stream(server, call)
+    assert [(child.tag, child.text) for child in doc] == [("Dial", "+12025550123")]
+    # A repeated delivery of the action URL answers the same.
+    again = await after_stream(server, call)
+    assert ET.tostring(again) == ET.tostring(doc)
+    await call.close()
