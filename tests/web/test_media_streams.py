@@ -476,3 +476,16 @@ async def test_a_transfer_closes_the_stream_and_the_action_url_dials(server: Ser
     again = await after_stream(server, call)
     assert ET.tostring(again) == ET.tostring(doc)
     await call.close()
+
+
+async def test_a_peer_that_only_sends_garbage_is_closed_and_the_call_resumes(
+    server: Server,
+) -> None:
+    call = await answer(server)
+    await call.wait(played(0.2))
+    for _ in range(60):
+        await call.send_raw("{not json")
+    await call.wait_closed(timeout=20)
+    doc = await after_stream(server, call)
+    assert [child.tag for child in doc] == ["Connect"]  # the stored turn goes on
+    await call.close()
