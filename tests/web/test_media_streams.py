@@ -489,3 +489,20 @@ async def test_a_peer_that_only_sends_garbage_is_closed_and_the_call_resumes(
     doc = await after_stream(server, call)
     assert [child.tag for child in doc] == ["Connect"]  # the stored turn goes on
     await call.close()
+
+
+def test_stream_urls_and_signed_call_references() -> None:
+    from ivr.web.live_calls import sign_call_ref, stream_url, verify_call_ref
+
+    assert stream_url("https://ivr.example") == "wss://ivr.example/twilio/stream"
+    assert (
+        stream_url("https://ivr.example:8443/voice/")
+        == "wss://ivr.example:8443/voice/twilio/stream"
+    )
+    secret = b"k" * 32
+    signed = sign_call_ref(secret, "abc")
+    assert verify_call_ref(secret, signed) == "abc"
+    assert verify_call_ref(b"other" * 8, signed) is None
+    assert verify_call_ref(secret, "abd" + signed[3:]) is None
+    assert verify_call_ref(secret, "abc") is None
+    assert verify_call_ref(secret, "") is None
