@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ivr.dialplan.vocabulary import Event, Listen
+from ivr.speech.live import LiveEvent
 
 SAMPLE_RATE = 8000
 FRAME_BYTES = 160  # 20 ms
@@ -68,7 +69,7 @@ class Heard:
 class SpeechListener(Protocol):
     """One listening turn over caller audio (``ivr.speech.live.LiveListener``)."""
 
-    async def feed(self, mulaw: bytes) -> list[object]: ...
+    async def feed(self, mulaw: bytes) -> list[LiveEvent]: ...
 
     async def close(self) -> None: ...
 
