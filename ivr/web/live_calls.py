@@ -16,6 +16,7 @@ listens (a dropped WebSocket resumes there, by webhook), or the turn's ``<Dial>`
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
@@ -106,11 +107,21 @@ def _prompt_of(entry: dict[str, Any]) -> tuple[Say | Play, bool] | None:
     return None
 
 
-def _as_mulaw(path: Path) -> bytes:
-    pcm, rate = read_wav(path.read_bytes(), name=str(path))
+@functools.lru_cache(maxsize=256)
+def _mulaw_of(path: str, mtime_ns: int, size: int) -> bytes:
+    """A prompt file as raw 8 kHz mu-law, kept in memory: menus are played over and over
+    (256 prompts of a few seconds are a few MB). Keyed by the file's mtime and size too,
+    because a ``play:`` recording may be replaced in place."""
+    del mtime_ns, size
+    pcm, rate = read_wav(Path(path).read_bytes(), name=path)
     if rate != 8000:
         pcm = resample(pcm, rate, 8000)
     return pcm16_to_mulaw(pcm)
+
+
+def _as_mulaw(path: Path) -> bytes:
+    stat = path.stat()
+    return _mulaw_of(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 class LiveCalls:
