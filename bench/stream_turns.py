@@ -13,7 +13,7 @@ of the tests (``tests/web/stream_client.py``). Each call, on the menu:
   timeout>`` (the seconds of silence Twilio waits, 5 s for this state) plus the recording
   webhook's round trip (fetch, decode, next TwiML).
 
-    PYTHONPATH=. .venv/bin/python bench/streams.py [--calls 10] [--concurrent 1]
+    PYTHONPATH=. .venv/bin/python bench/stream_turns.py [--calls 10] [--concurrent 1]
 """
 
 from __future__ import annotations
