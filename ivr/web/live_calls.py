@@ -16,6 +16,7 @@ listens (a dropped WebSocket resumes there, by webhook), or the turn's ``<Dial>`
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from ivr.calls.media import LivePrompt, LiveTurn, SpeechListener
+from ivr.calls.media import Heard, LivePrompt, LiveTurn, SpeechListener
 from ivr.dialplan.engine import pending_listen
 from ivr.dialplan.schema import Plan
 from ivr.dialplan.session import Session
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 ENDED_ROUTE = "stream-ended"
 CALL_PARAMETER = "call"
 LIVE_PROMPTS = "live_prompts"
+LIVE_HEARD = "live_heard"
 
 
 @runtime_checkable
@@ -105,11 +107,21 @@ def _prompt_of(entry: dict[str, Any]) -> tuple[Say | Play, bool] | None:
     return None
 
 
-def _as_mulaw(path: Path) -> bytes:
-    pcm, rate = read_wav(path.read_bytes(), name=str(path))
+@functools.lru_cache(maxsize=256)
+def _mulaw_of(path: str, mtime_ns: int, size: int) -> bytes:
+    """A prompt file as raw 8 kHz mu-law, kept in memory: menus are played over and over
+    (256 prompts of a few seconds are a few MB). Keyed by the file's mtime and size too,
+    because a ``play:`` recording may be replaced in place."""
+    del mtime_ns, size
+    pcm, rate = read_wav(Path(path).read_bytes(), name=path)
     if rate != 8000:
         pcm = resample(pcm, rate, 8000)
     return pcm16_to_mulaw(pcm)
+
+
+def _as_mulaw(path: Path) -> bytes:
+    stat = path.stat()
+    return _mulaw_of(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 class LiveCalls:
@@ -195,13 +207,14 @@ class LiveCall:
         prompts = [p for entry in stored.get("prompts", []) if (p := _prompt_of(entry))]
         return LiveTurn(call.turn, await self._audio(prompts), listen)
 
-    async def answer(self, turn: LiveTurn, event: Event) -> LiveTurn | None:
+    async def answer(self, turn: LiveTurn, event: Event, heard: Heard) -> LiveTurn | None:
         try:
             call, plan, session = await self.calls._load(self.ref, turn.turn)
         except (_Replay, UnknownCall):
             return None
         audio = TurnAudio(self.s)
         taken = await run_turn(plan, session, event, self.calls._lookup, audio.start)
+        taken.log.insert(0, (LIVE_HEARD, {"turn": turn.turn, **heard.as_log()}))
         await audio.paths(taken)  # rendered into the cache before the turn is committed
         listen = taken.outputs[-1] if taken.outputs else None
         number = turn.turn + 1
@@ -246,4 +259,5 @@ class LiveCall:
         except ValueError:
             return None  # e.g. digits in a language without digit words: keys only
         end_silence = round(listen.spec.end_silence * 1000)
-        return LiveListener(engine, grammar, end_silence_ms=end_silence)
+        workers = self.s.settings.asr_workers
+        return LiveListener(engine, grammar, end_silence_ms=end_silence, workers=workers)
