@@ -23,6 +23,8 @@ $(STAMP): pyproject.toml scripts/system-packages.sh
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# Silero VAD's ONNX model only: the package's own dependency on PyTorch is not needed.
+	$(PY) -m pip install --quiet --no-deps 'silero-vad>=6,<7'
 	@touch $(STAMP)
 
 lint:

@@ -24,6 +24,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ivr.store.calls import CallEventRepository, CallRepository
+from ivr.store.campaigns import CampaignRepository
+from ivr.store.contact_queries import ContactQueries
 from ivr.store.db import READ_ONLY, create_engine
 from ivr.store.messages import SmsRepository
 from ivr.store.migrate import current_revision, upgrade_engine
@@ -33,6 +35,7 @@ from ivr.store.notifications import (
     WebhookDeliveryRepository,
 )
 from ivr.store.opt_outs import OptOutRepository
+from ivr.store.report_queries import ReportQueries
 
 # The store whose transaction the current task is inside, to refuse nesting (see transaction()).
 _open_transaction: ContextVar[Store | None] = ContextVar("ivr_store_transaction", default=None)
@@ -55,6 +58,10 @@ class Transaction:
         self.notifications = NotificationRepository(session, backend)
         self.contacts = ContactRepository(session, backend)
         self.webhooks = WebhookDeliveryRepository(session)
+        self.campaigns = CampaignRepository(session, backend)
+        # Read-only queries of the console's reports and contacts pages.
+        self.reports = ReportQueries(session, backend)
+        self.contact_lists = ContactQueries(session, backend)
 
 
 class Store:

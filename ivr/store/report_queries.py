@@ -1,0 +1,326 @@
+"""Read-only queries behind the console's reports: outcomes per day, plan and campaign.
+
+Everything is counted by the database (GROUP BY over the covering indexes of migration 0005),
+so a report over 100,000 notifications reads index entries, never the wide rows with their
+variables. Nothing here writes.
+
+What the numbers mean (the reports page says the same):
+- a notification counts on the day it *finished* (UTC), with its outcome, or its final status
+  (skipped, cancelled, failed) when it has none; notifications still under way are not counted;
+- reached: finished with a call answered (every outcome but ``unreached`` and ``sms_sent``);
+- confirmation rate: ``confirmed`` outcomes of the reached ones;
+- attempts per notification: calls placed per finished notification that was called at all;
+- answer rate: outbound calls of notifications that ended answered, of those that ended
+  (placed in the period; calls still ringing are not counted yet);
+- SMS fallbacks: text messages sent for notifications (placed in the period), by delivery.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ivr.store.models import (
+    CALLS,
+    Base,
+    FINAL_CALL_STATUSES,
+    NOTIFICATIONS,
+    SMS_MESSAGES,
+    Direction,
+    SmsStatus,
+)
+
+MAX_PERIOD_DAYS = 366
+# Results that mean nobody answered: the scheduler's outcomes for a call never answered or an
+# SMS alone, and the final statuses that come without an outcome. The rest reached someone.
+CANCELLED_BEFORE_CALL = "cancelled_before_call"
+NOT_REACHED = frozenset({"unreached", "sms_sent", "skipped", CANCELLED_BEFORE_CALL, "failed"})
+CONFIRMED = "confirmed"
+# Listed first, in this order, in tables and the chart; others follow alphabetically.
+OUTCOME_ORDER = (
+    "confirmed", "cancelled", "reschedule", "opted_out", "voicemail", "incomplete", "no_answer",
+    "unreached", "sms_sent", "skipped", CANCELLED_BEFORE_CALL, "failed",
+)  # fmt: skip
+SMS_DELIVERED = (SmsStatus.DELIVERED.value,)
+SMS_FAILED = (SmsStatus.UNDELIVERED.value, SmsStatus.FAILED.value, SmsStatus.CANCELED.value)
+_FINAL_CALLS = [s.value for s in FINAL_CALL_STATUSES]
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole UTC days from ``since`` to ``until``, both included."""
+
+    since: date
+    until: date
+
+    def __post_init__(self) -> None:
+        if self.until < self.since:
+            raise ValueError(f"the period ends ({self.until}) before it starts ({self.since})")
+        if (self.until - self.since).days + 1 > MAX_PERIOD_DAYS:
+            raise ValueError(f"a period is at most {MAX_PERIOD_DAYS} days")
+
+    @classmethod
+    def last_days(cls, days: int, today: date) -> Period:
+        return cls(today - timedelta(days=days - 1), today)
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.since, time(), UTC)
+
+    @property
+    def end(self) -> datetime:
+        """The first instant after the period."""
+        return datetime.combine(self.until + timedelta(days=1), time(), UTC)
+
+    def days(self) -> list[date]:
+        return [self.since + timedelta(days=n) for n in range((self.until - self.since).days + 1)]
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    plan_id: str | None = None
+    campaign_id: str | None = None
+
+
+@dataclass
+class Tally:
+    """Finished notifications of one day, plan or campaign."""
+
+    outcomes: dict[str, int] = field(default_factory=dict)
+    attempts: int = 0
+    called: int = 0
+
+    @property
+    def finished(self) -> int:
+        return sum(self.outcomes.values())
+
+    @property
+    def reached(self) -> int:
+        return sum(n for outcome, n in self.outcomes.items() if outcome not in NOT_REACHED)
+
+    @property
+    def confirmed(self) -> int:
+        return self.outcomes.get(CONFIRMED, 0)
+
+    @property
+    def confirmation_rate(self) -> float | None:
+        return ratio(self.confirmed, self.reached)
+
+    @property
+    def attempts_per_notification(self) -> float | None:
+        return ratio(self.attempts, self.called)
+
+    def add(self, outcome: str, count: int, attempts: int, called: int) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + count
+        self.attempts += attempts
+        self.called += called
+
+
+@dataclass(frozen=True)
+class CallTally:
+    ended: int
+    answered: int
+    by_person: int
+
+    @property
+    def answer_rate(self) -> float | None:
+        return ratio(self.answered, self.ended)
+
+
+@dataclass(frozen=True)
+class SmsTally:
+    sent: int
+    delivered: int
+    failed: int
+
+
+@dataclass
+class Report:
+    period: Period
+    total: Tally
+    by_day: dict[date, Tally]
+    by_plan: dict[str, Tally]
+    by_campaign: dict[str | None, Tally]
+    calls: CallTally
+    calls_by_plan: dict[str, CallTally]
+    sms: SmsTally
+
+    def outcomes(self) -> list[str]:
+        """Every outcome that occurs, in display order."""
+        return order_outcomes(self.total.outcomes)
+
+
+def ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def order_outcomes(outcomes: Iterable[str]) -> list[str]:
+    rank = {name: n for n, name in enumerate(OUTCOME_ORDER)}
+    return sorted(set(outcomes), key=lambda o: (rank.get(o, len(rank)), o))
+
+
+def result_of(outcome: Any, status: Any) -> str:
+    """The outcome, else the final status. A notification cancelled before its call is told
+    apart from the plans' own ``cancelled`` outcome (the caller cancelled the appointment)."""
+    if outcome:
+        return str(outcome)
+    return CANCELLED_BEFORE_CALL if status == "cancelled" else str(status)
+
+
+class ReportQueries:
+    """The reports' queries on one read transaction's session (``tx.reports``)."""
+
+    def __init__(self, session: AsyncSession, backend: str) -> None:
+        self._session = session
+        self._backend = backend
+
+    def _day(self, column: Any) -> ColumnElement[str]:
+        """``YYYY-MM-DD`` of a timestamp, in UTC, computed by the database."""
+        if self._backend == "postgresql":
+            return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+        # SQLite keeps UTC timestamps as "YYYY-MM-DD HH:MM:SS.ffffff" text (see UTCDateTime).
+        return func.substr(column, 1, 10)
+
+    async def report(self, period: Period, where: ReportFilter | None = None) -> Report:
+        where = where or ReportFilter()
+        total, by_day, by_plan, by_campaign = await self._notifications(period, where)
+        calls, calls_by_plan = await self._calls(period, where)
+        return Report(
+            period=period,
+            total=total,
+            by_day={day: by_day.get(day, Tally()) for day in period.days()},
+            by_plan=dict(sorted(by_plan.items())),
+            by_campaign=by_campaign,
+            calls=calls,
+            calls_by_plan=calls_by_plan,
+            sms=await self._sms(period, where),
+        )
+
+    async def campaign_names(self, ids: Iterable[str]) -> dict[str, str]:
+        """The names of the campaigns ``ids`` (those that exist)."""
+        table = Base.metadata.tables.get("campaigns")
+        wanted = sorted(set(ids))
+        if table is None or not wanted:
+            return {}
+        statement = select(table.c.id, table.c.name).where(table.c.id.in_(wanted))
+        return {str(row.id): str(row.name) for row in await self._session.execute(statement)}
+
+    async def _notifications(
+        self, period: Period, where: ReportFilter
+    ) -> tuple[Tally, dict[date, Tally], dict[str, Tally], dict[str | None, Tally]]:
+        """One range scan of the finished-at index, grouped by day, plan, campaign, result."""
+        n = NOTIFICATIONS.c
+        day = self._day(n.finished_at).label("day")
+        campaign = _campaign_column().label("campaign")
+        statement = (
+            select(
+                day,
+                n.plan_id,
+                campaign,
+                n.outcome,
+                n.status,
+                func.count().label("count"),
+                func.coalesce(func.sum(n.attempts), 0).label("attempts"),
+                func.coalesce(func.sum(case((n.attempts > 0, 1), else_=0)), 0).label("called"),
+            )
+            .where(n.finished_at >= period.start, n.finished_at < period.end)
+            .group_by(day, n.plan_id, campaign, n.outcome, n.status)
+        )
+        statement = _narrow(statement, where)
+        total = Tally()
+        by_day: dict[date, Tally] = defaultdict(Tally)
+        by_plan: dict[str, Tally] = defaultdict(Tally)
+        by_campaign: dict[str | None, Tally] = defaultdict(Tally)
+        for row in await self._session.execute(statement):
+            counts = (result_of(row.outcome, row.status), row.count, row.attempts, row.called)
+            for tally in (
+                total,
+                by_day[date.fromisoformat(row.day)],
+                by_plan[row.plan_id],
+                by_campaign[row.campaign],
+            ):
+                tally.add(*counts)
+        return total, by_day, by_plan, by_campaign
+
+    async def _calls(
+        self, period: Period, where: ReportFilter
+    ) -> tuple[CallTally, dict[str, CallTally]]:
+        c = CALLS.c
+        answered = and_(c.status.in_(_FINAL_CALLS), c.answered_at.is_not(None))
+        person = and_(answered, func.coalesce(c.answered_by, "human") == "human")
+        statement = (
+            select(
+                c.plan_id,
+                func.coalesce(func.sum(case((c.status.in_(_FINAL_CALLS), 1), else_=0)), 0),
+                func.coalesce(func.sum(case((answered, 1), else_=0)), 0),
+                func.coalesce(func.sum(case((person, 1), else_=0)), 0),
+            )
+            .where(
+                c.created_at >= period.start,
+                c.created_at < period.end,
+                c.direction == Direction.OUTBOUND.value,
+                c.notification_id.is_not(None),
+            )
+            .group_by(c.plan_id)
+        )
+        if where.plan_id is not None:
+            statement = statement.where(c.plan_id == where.plan_id)
+        if where.campaign_id is not None:
+            statement = statement.where(c.notification_id.in_(_campaign_ids(where.campaign_id)))
+        by_plan = {
+            str(row[0]): CallTally(int(row[1]), int(row[2]), int(row[3]))
+            for row in (await self._session.execute(statement)).all()
+        }
+        total = CallTally(
+            sum(t.ended for t in by_plan.values()),
+            sum(t.answered for t in by_plan.values()),
+            sum(t.by_person for t in by_plan.values()),
+        )
+        return total, dict(sorted(by_plan.items()))
+
+    async def _sms(self, period: Period, where: ReportFilter) -> SmsTally:
+        s = SMS_MESSAGES.c
+        statement = (
+            select(s.status, func.count())
+            .where(
+                s.created_at >= period.start,
+                s.created_at < period.end,
+                s.notification_id.is_not(None),
+                s.direction == Direction.OUTBOUND.value,
+            )
+            .group_by(s.status)
+        )
+        if where.plan_id is not None or where.campaign_id is not None:
+            ids = select(NOTIFICATIONS.c.id)
+            statement = statement.where(s.notification_id.in_(_narrow(ids, where)))
+        counts = {str(row[0]): int(row[1]) for row in await self._session.execute(statement)}
+        return SmsTally(
+            sent=sum(counts.values()),
+            delivered=sum(counts.get(status, 0) for status in SMS_DELIVERED),
+            failed=sum(counts.get(status, 0) for status in SMS_FAILED),
+        )
+
+
+def _campaign_column() -> ColumnElement[Any]:
+    # notifications.campaign_id arrives with migration 0004; until then every notification
+    # is outside any campaign.
+    column = NOTIFICATIONS.c.get("campaign_id")
+    return column if column is not None else literal(None)
+
+
+def _campaign_ids(campaign_id: str) -> Select[tuple[str]]:
+    return select(NOTIFICATIONS.c.id).where(_campaign_column() == campaign_id)
+
+
+def _narrow(statement: Select[Any], where: ReportFilter) -> Select[Any]:
+    if where.plan_id is not None:
+        statement = statement.where(NOTIFICATIONS.c.plan_id == where.plan_id)
+    if where.campaign_id is not None:
+        statement = statement.where(_campaign_column() == where.campaign_id)
+    return statement
