@@ -180,6 +180,8 @@ class Call(Base):
             "ix_calls_report", "created_at", "direction", "plan_id", "status", "answered_by",
             "answered_at", "notification_id",
         ),
+        # The console's live calls: those not yet final, by status and creation time (0006).
+        Index("ix_calls_status_created", "status", "created_at"),
     )  # fmt: skip
 
     id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
@@ -321,6 +323,11 @@ class Notification(Base):
         Index("ix_notifications_campaign_progress", "campaign_id", "status", "outcome"),
         # The reports read finished notifications by day from this index alone (0005).
         Index("ix_notifications_report", "finished_at", "plan_id", "outcome", "status", "attempts"),
+        # The console's notification lists, newest first, whole or by one filter (0006).
+        Index("ix_notifications_created", "created_at", "id"),
+        Index("ix_notifications_status_created", "status", "created_at", "id"),
+        Index("ix_notifications_plan_created", "plan_id", "created_at", "id"),
+        Index("ix_notifications_campaign_created", "campaign_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
