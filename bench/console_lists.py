@@ -28,7 +28,7 @@ from aiohttp.test_utils import unused_port
 
 from ivr.config import Settings
 from ivr.store import Store
-from ivr.store.models import CALL_EVENTS, CALLS, NOTIFICATIONS
+from ivr.store.models import CALL_EVENTS, CALLS, CAMPAIGNS, NOTIFICATIONS
 from ivr.store.statements import new_ref
 from ivr.web.app import AppParts, create_app
 
@@ -38,6 +38,7 @@ PLANS = ("appointment_reminder", "delivery_notice", "payment_reminder")
 STATUSES = ("done",) * 6 + ("scheduled", "skipped", "failed", "cancelled")
 OUTCOMES = ("confirmed", "cancelled", "voicemail", "unreached", "opted_out")
 LIVE = 40  # calls under way in the seeded data
+CAMPAIGNS_SEEDED = 10  # half the notifications belong to one of these
 BATCH = 2000
 
 
@@ -47,7 +48,7 @@ def _notification(i: int, now: datetime) -> dict[str, Any]:
     return {
         "id": new_ref(), "idempotency_key": None, "to_number": f"+1212555{i % 10_000:04d}",
         "plan_id": random.choice(PLANS), "category": "transactional",
-        "variables": {"name": f"Person {i}", "clinic": "Sunrise Clinic", "when": "2026-11-24T10:00"},
+        "variables": {"name": f"Person {i}", "clinic": "Sunrise", "when": "2026-11-24T10:00"},
         "timezone": "UTC", "not_before": None, "not_after": None, "attempts_max": 3,
         "retry_after": [600.0], "callback_url": None, "status": status,
         "outcome": random.choice(OUTCOMES) if status == "done" else None,
@@ -90,15 +91,31 @@ def _events(call_id: str, at: datetime) -> list[dict[str, Any]]:
     ]
 
 
-async def seed(url: str, rows: int) -> tuple[str, str]:
-    """Notifications, one call each (LIVE of them under way) and a few calls' events."""
+def _campaign(i: int, now: datetime) -> dict[str, Any]:
+    at = now - timedelta(days=30 - i)
+    return {
+        "id": new_ref(), "name": f"Campaign {i}", "plan_id": PLANS[0], "state": "active",
+        "calls_per_second": None, "window_start": None, "window_end": None,
+        "idempotency_key": None, "request_hash": None, "next_dial_at": None,
+        "created_at": at, "updated_at": at,
+    }  # fmt: skip
+
+
+async def seed(url: str, rows: int) -> tuple[str, str, str]:
+    """Notifications (half of them in campaigns), one call each (LIVE of them under way) and
+    a few calls' events."""
     now = datetime.now(UTC)
     store = Store.open(url)
     await store.upgrade()
     first_id = deep_id = ""
+    campaigns = [_campaign(i, now) for i in range(CAMPAIGNS_SEEDED)]
     try:
+        async with store.transaction() as tx:
+            await tx.session.execute(CAMPAIGNS.insert(), campaigns)
         for start in range(0, rows, BATCH):
             batch = [_notification(i, now) for i in range(start, min(rows, start + BATCH))]
+            for i, n in enumerate(batch):
+                n["campaign_id"] = campaigns[i % 20]["id"] if i % 20 < CAMPAIGNS_SEEDED else None
             calls = [
                 _call(n, rows - (start + j) <= LIVE, now)
                 for j, n in enumerate(batch)
@@ -115,7 +132,7 @@ async def seed(url: str, rows: int) -> tuple[str, str]:
                 deep_id = batch[0]["id"]
     finally:
         await store.close()
-    return first_id, deep_id or first_id
+    return first_id, deep_id or first_id, campaigns[0]["id"]
 
 
 async def sign_in(http: aiohttp.ClientSession, base: str) -> None:
@@ -143,7 +160,7 @@ async def main(rows: int, repeat: int) -> None:
     with tempfile.TemporaryDirectory(prefix="ivr-bench-console-") as workdir:
         database = f"sqlite:///{workdir}/console.db"
         started = time.perf_counter()
-        detail_id, deep_id = await seed(database, rows)
+        detail_id, deep_id, campaign_id = await seed(database, rows)
         print(f"seeded {rows:,} notifications in {time.perf_counter() - started:.1f} s")
         port = unused_port()
         base = f"http://127.0.0.1:{port}"
@@ -166,7 +183,9 @@ async def main(rows: int, repeat: int) -> None:
             "notifications, one number": "/console/notifications?to=%2B12125550042",
             "notifications, page mid-table": f"/console/notifications?before={deep_id}",
             "notification detail": f"/console/notifications/{detail_id}",
-            "campaigns": "/console/campaigns",
+            "notifications, one campaign": f"/console/notifications?campaign={campaign_id}",
+            "campaigns (10, 50,000 notifications)": "/console/campaigns",
+            f"campaign ({rows // 20:,} notifications)": f"/console/campaigns/{campaign_id}",
         }
         try:
             async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
@@ -178,13 +197,13 @@ async def main(rows: int, repeat: int) -> None:
         finally:
             await runner.cleanup()
     baseline = statistics.median(results["baseline: /healthz"])
-    print(f"{'page':34} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'p50 / baseline':>15}")
+    print(f"{'page':40} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'p50 / baseline':>15}")
     for name, times in results.items():
         ordered = sorted(times)
         p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
         p50 = statistics.median(times)
         print(
-            f"{name:34} {p50 * 1000:8.1f} {p95 * 1000:8.1f} {ordered[-1] * 1000:8.1f}"
+            f"{name:40} {p50 * 1000:8.1f} {p95 * 1000:8.1f} {ordered[-1] * 1000:8.1f}"
             f" {p50 / baseline:14.1f}x"
         )
 
