@@ -16,16 +16,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ivr.web.console import (
-    auth,
-    live,
-    pages_calls,
-    pages_campaigns,
-    pages_contacts,
-    pages_notifications,
-    pages_plans,
-    pages_reports,
-)
+from ivr.web.console import auth, live
 from ivr.web.console.render import STATIC_DIR, security_headers
 
 # A CSV campaign upload may be far larger than an API request (the app-wide limit).
@@ -49,6 +40,17 @@ async def bare_prefix(request: web.Request) -> web.StreamResponse:  # noqa: ARG0
 
 
 def setup_console(app: web.Application) -> None:
+    # The pages reach the app's parts through ivr.web.app, which imports this package: they
+    # are imported here, once ivr.web.app is loaded, so either may be imported first.
+    from ivr.web.console import (
+        pages_calls,
+        pages_campaigns,
+        pages_contacts,
+        pages_notifications,
+        pages_plans,
+        pages_reports,
+    )
+
     console = web.Application(
         middlewares=[security_headers, larger_uploads, auth.require_sign_in],
     )
