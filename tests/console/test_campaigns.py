@@ -85,8 +85,8 @@ def test_a_csv_campaign_runs_live_pauses_resumes_and_exports(
         persona = Persona.person(Turn(press="1" if i % 2 == 0 else "2"))
         console.call(lambda n=number, p=persona: console.simulator.assign(n, p))
     rows = [f"{n},Person {i},Sunrise Clinic,2026-11-24T10:00,UTC" for i, n in enumerate(NUMBERS)]
-    # A call every two seconds at most: the campaign is still running when it is paused.
-    upload(signed_in, "November reminders", csv_file(tmp_path, "good.csv", rows), "0.5")
+    # A call every three seconds or so: the campaign is still running when it is paused.
+    upload(signed_in, "November reminders", csv_file(tmp_path, "good.csv", rows), "0.3")
     signed_in.wait_text(".flash", "Campaign created")
     signed_in.wait_text("#campaign-name", "November reminders")
     signed_in.driver.execute_script("window.__notReloaded = true;")
