@@ -84,7 +84,20 @@ def _page_offset(request: web.Request) -> int:
     return max(0, page - 1) * PAGE_SIZE
 
 
-async def index(request: web.Request, **form: Any) -> web.Response:
+async def index(request: web.Request) -> web.Response:
+    return await _list_page(request)
+
+
+async def _list_page(
+    request: web.Request,
+    *,
+    status: int = 200,
+    values: dict[str, str] | None = None,
+    errors: list[RowError] | None = None,
+    error_count: int = 0,
+    problem: str | None = None,
+) -> web.Response:
+    """The list, with the upload form as it was sent and what was wrong with it, if any."""
     service = _service(request)
     offset = _page_offset(request)
     views = await service.list(offset=offset, limit=PAGE_SIZE)
@@ -93,7 +106,7 @@ async def index(request: web.Request, **form: Any) -> web.Response:
     return render(
         request,
         "campaigns.html",
-        status=form.pop("status", 200),
+        status=status,
         campaigns=[(v, progress_json(v)) for v in views],
         total=total,
         page=offset // PAGE_SIZE + 1,
@@ -101,10 +114,10 @@ async def index(request: web.Request, **form: Any) -> web.Response:
         plans=sorted(services.plans.plans),
         upload_key=secrets.token_urlsafe(16),
         flash=request.query.get("done"),
-        form=form.pop("values", {}),
-        errors=form.pop("errors", []),
-        error_count=form.pop("error_count", 0),
-        problem=form.pop("problem", None),
+        form=values or {},
+        errors=errors or [],
+        error_count=error_count,
+        problem=problem,
     )
 
 
@@ -176,12 +189,12 @@ async def create(request: web.Request) -> web.StreamResponse:
         )
     except RequestError as exc:
         problem = "; ".join(f"{field}: {message}" for field, message in exc.problems.items())
-        return await index(request, status=422, values=values, problem=problem)
+        return await _list_page(request, status=422, values=values, problem=problem)
     except IdempotencyConflict as exc:
         raise web.HTTPSeeOther(f"/console/campaigns/{quote(exc.view.id)}") from exc
     if view is None:
         shown: list[RowError] = errors[:ERRORS_SHOWN]
-        return await index(
+        return await _list_page(
             request, status=422, values=values, errors=shown, error_count=len(errors)
         )
     raise web.HTTPSeeOther(f"/console/campaigns/{quote(view.id)}?done=created")
