@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from ivr.simulation.scenario import Turn
 from ivr.store.models import CALLS, NOTIFICATIONS
 from ivr.telephony.simulator import Persona
+from ivr.web.app import OUTBOUND
 from tests.console.conftest import Browser, ConsoleServer
 
 NUMBERS = [f"+1212555{100 + i:04d}" for i in range(6)]
@@ -151,3 +152,31 @@ def test_a_csv_campaign_runs_live_pauses_resumes_and_exports(
         ),
         "the campaign's six notifications",
     )
+
+
+def test_the_same_upload_sent_twice_creates_one_campaign(
+    signed_in: Browser, console: ConsoleServer
+) -> None:
+    """A double click (or a resent form) carries the form's key: the second finds the first."""
+    signed_in.open("/console/campaigns")
+    key = signed_in.find("#campaign-form input[name=upload_key]").get_attribute("value")
+    csrf = signed_in.find("body").get_attribute("data-csrf")
+    session = {"ivr_console": signed_in.driver.get_cookie("ivr_console")["value"]}
+    rows = HEADER + f"{NUMBERS[0]},Ann,Sunrise Clinic,2026-11-24T10:00,UTC\n"
+
+    async def send() -> tuple[int, str]:
+        form = aiohttp.FormData()
+        for name, value in (("csrf", csrf), ("upload_key", key), ("name", "Once"),
+                            ("plan", "appointment_reminder")):  # fmt: skip
+            form.add_field(name, value)
+        form.add_field("file", rows.encode(), filename="once.csv", content_type="text/csv")
+        async with (
+            aiohttp.ClientSession(cookies=session) as http,
+            http.post(console.url + "/console/campaigns", data=form, allow_redirects=False) as r,
+        ):
+            return r.status, r.headers.get("Location", "")
+
+    first, second = console.run(send()), console.run(send())
+    assert first[0] == second[0] == 303
+    assert first[1].split("?")[0] == second[1].split("?")[0]
+    assert console.run(console.app[OUTBOUND].campaigns.count()) == 1
