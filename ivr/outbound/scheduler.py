@@ -233,6 +233,7 @@ class Scheduler:
             timezone=contact.timezone if contact else None,
             opted_out=opted_out,
             do_not_call=bool(contact and contact.do_not_call),
+            do_not_call_reason=contact.do_not_call_reason if contact else None,
             deliveries=tuple(Delivery(category, at) for category, at in delivered),
             multiple_channels=bool(contact and contact.multiple_channels),
         )

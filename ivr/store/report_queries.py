@@ -28,10 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.store.models import (
     CALLS,
-    Base,
     FINAL_CALL_STATUSES,
     NOTIFICATIONS,
     SMS_MESSAGES,
+    Base,
     Direction,
     SmsStatus,
 )
