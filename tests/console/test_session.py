@@ -98,3 +98,11 @@ def test_failed_sign_ins_are_throttled_per_address_for_a_window() -> None:
     assert throttle.blocked("10.0.0.1", 100.0)
     assert not throttle.blocked("10.0.0.2", 100.0)
     assert not throttle.blocked("10.0.0.1", 161.0)
+
+
+def test_the_session_cookie_is_secure_behind_https() -> None:
+    from ivr.web.console.auth import _cookie_options
+
+    assert _cookie_options(Settings(public_url="https://ivr.example"))["secure"] is True
+    plain = _cookie_options(Settings(public_url="http://127.0.0.1:8080"))
+    assert plain == {"path": "/console", "httponly": True, "samesite": "Strict", "secure": False}
