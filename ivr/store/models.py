@@ -180,7 +180,7 @@ class Call(Base):
             "ix_calls_report", "created_at", "direction", "plan_id", "status", "answered_by",
             "answered_at", "notification_id",
         ),
-        # The console's live calls: those not yet final, by status and creation time (0006).
+        # The console's live calls: those not yet final, by status and creation time (0007).
         Index("ix_calls_status_created", "status", "created_at"),
     )  # fmt: skip
 
@@ -282,8 +282,13 @@ FINAL_NOTIFICATION_STATUSES = frozenset(
 
 
 class CampaignState(StrEnum):
-    """What is stored; a campaign is shown ``done`` once every notification of it has ended."""
+    """What is stored; a campaign is shown ``done`` once every notification of it has ended.
 
+    ``creating``: its notifications are being written, batch by batch; nobody sees it (lists,
+    get) and nothing of it is dialed until it turns ``active``.
+    """
+
+    CREATING = "creating"
     ACTIVE = "active"
     PAUSED = "paused"
     CANCELLED = "cancelled"
@@ -323,11 +328,12 @@ class Notification(Base):
         Index("ix_notifications_campaign_progress", "campaign_id", "status", "outcome"),
         # The reports read finished notifications by day from this index alone (0005).
         Index("ix_notifications_report", "finished_at", "plan_id", "outcome", "status", "attempts"),
-        # The console's notification lists, newest first, whole or by one filter (0006).
+        # A campaign's notifications in creation order, page by page (export, console) (0006).
+        Index("ix_notifications_campaign_created", "campaign_id", "created_at", "id"),
+        # The console's notification lists, newest first, whole or by one filter (0007).
         Index("ix_notifications_created", "created_at", "id"),
         Index("ix_notifications_status_created", "status", "created_at", "id"),
         Index("ix_notifications_plan_created", "plan_id", "created_at", "id"),
-        Index("ix_notifications_campaign_created", "campaign_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
@@ -359,6 +365,9 @@ class Notification(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None]
     campaign_id: Mapped[str | None] = mapped_column(ForeignKey("campaigns.id"))
+    # While its campaign is paused, next_attempt_at is kept here and the column is null, so
+    # the claims' index range (status, next_attempt_at) never walks a paused campaign (0006).
+    paused_next_attempt_at: Mapped[datetime | None]
 
 
 class Contact(Base):

@@ -1,12 +1,13 @@
 """indexes for the console's lists: notifications newest first, calls under way
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-03
 
-The notifications page shows one page newest first, unfiltered or filtered by status, plan
-or campaign; each of those walks one index from its newest end and stops after a page
-(without them SQLite sorted all 100,000 rows: 0.4-1.4 s a page, bench/console_lists.py).
+The notifications page shows one page newest first, unfiltered or filtered by status or plan
+(by campaign: ix_notifications_campaign_created, 0006); each walks one index from its newest
+end and stops after a page (without them SQLite sorted all 100,000 rows: 0.4-1.4 s a page,
+bench/console_lists.py).
 The live calls page reads the calls not yet final by status and creation time.
 """
 
@@ -16,8 +17,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -25,7 +26,6 @@ INDEXES = (
     ("ix_notifications_created", "notifications", ["created_at", "id"]),
     ("ix_notifications_status_created", "notifications", ["status", "created_at", "id"]),
     ("ix_notifications_plan_created", "notifications", ["plan_id", "created_at", "id"]),
-    ("ix_notifications_campaign_created", "notifications", ["campaign_id", "created_at", "id"]),
     ("ix_calls_status_created", "calls", ["status", "created_at"]),
 )
 
