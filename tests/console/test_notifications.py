@@ -11,7 +11,7 @@ from selenium.webdriver.common.by import By
 from ivr.dialplan.vocabulary import Listen, NoInput, SpeechRecognized
 from ivr.telephony.simulator import Persona, SimulatorSettings
 from tests.console.conftest import Browser, ConsoleServer, Receiver
-from tests.console.support import confirms_by_voice, notify, wait_done
+from tests.console.support import confirms_by_voice, notify, wait_done, wait_until
 
 AUDIO_STATE = """
 const audio = document.querySelector(arguments[0]);
@@ -26,6 +26,14 @@ def test_a_transcript_reads_as_a_timeline_and_its_prompt_plays(
     dan = notify(console, "+12025550122", Persona.machine(), name="Dan", callback_url=results.url)
     assert wait_done(console, ann)["outcome"] == "confirmed"
     assert wait_done(console, dan)["outcome"] == "voicemail"
+
+    async def reported_and_texted() -> bool:
+        docs = [await console.notifications.get(ref) for ref in (ann, dan)]
+        hooks = [d["status"] for doc in docs if doc for d in doc["webhook_deliveries"]]
+        sms = [m["status"] for m in docs[1]["sms"]] if docs[1] else []
+        return hooks == ["delivered", "delivered"] and sms == ["delivered"]
+
+    wait_until(console, reported_and_texted, "both result webhooks and Dan's SMS delivered")
 
     signed_in.open("/console/notifications?status=done")
     signed_in.wait_text("#notifications", "Dan")
