@@ -180,6 +180,8 @@ class Call(Base):
             "ix_calls_report", "created_at", "direction", "plan_id", "status", "answered_by",
             "answered_at", "notification_id",
         ),
+        # The console's live calls: those not yet final, by status and creation time (0007).
+        Index("ix_calls_status_created", "status", "created_at"),
     )  # fmt: skip
 
     id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
@@ -328,6 +330,10 @@ class Notification(Base):
         Index("ix_notifications_report", "finished_at", "plan_id", "outcome", "status", "attempts"),
         # A campaign's notifications in creation order, page by page (export, console) (0006).
         Index("ix_notifications_campaign_created", "campaign_id", "created_at", "id"),
+        # The console's notification lists, newest first, whole or by one filter (0007).
+        Index("ix_notifications_created", "created_at", "id"),
+        Index("ix_notifications_status_created", "status", "created_at", "id"),
+        Index("ix_notifications_plan_created", "plan_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
