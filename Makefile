@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SYS_STAMP := $(VENV)/.system-packages
-APT_PACKAGES := espeak-ng libespeak-ng1
+APT_PACKAGES := espeak-ng libespeak-ng1 chromium chromium-driver
 
 .PHONY: demo test setup system-packages lint typecheck pytest validate clean
 
@@ -23,6 +23,8 @@ $(STAMP): pyproject.toml scripts/system-packages.sh
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# Silero VAD's ONNX model only: the package's own dependency on PyTorch is not needed.
+	$(PY) -m pip install --quiet --no-deps 'silero-vad>=6,<7'
 	@touch $(STAMP)
 
 lint:

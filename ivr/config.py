@@ -22,7 +22,12 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ivr.dialplan.durations import Duration
-from ivr.outbound.policy import PolicySettings, parse_call_window, parse_frequency_cap
+from ivr.outbound.policy import (
+    PolicySettings,
+    optional_window_following,
+    parse_call_window,
+    parse_frequency_cap,
+)
 from ivr.speech.models import is_model_dir
 
 PREFIX = "IVR_"
@@ -55,6 +60,9 @@ class Settings(BaseModel):
     api_token: str | None = None
     secret_key: str | None = None
     recording_retention: Literal["delete", "keep"] = "delete"
+    # How a caller is heard: ``stream`` (Twilio Media Streams: live audio over a WebSocket,
+    # barge-in) or ``record`` (<Gather>/<Record>, for providers without streams).
+    twilio_media: Literal["stream", "record"] = "record"
     sms_help_text: str = DEFAULT_HELP_TEXT
     plan_variables: dict[str, dict[str, str]] = {}
     # Vosk model directories per language ({"ru": "/srv/models/vosk-model-small-ru-0.22"}):
@@ -62,7 +70,8 @@ class Settings(BaseModel):
     vosk_models: dict[str, Path] = {}
     # Outbound notifications (see ivr/outbound/policy.py for what each rule does).
     call_window: str = "09:00-21:00"
-    optional_call_window: str = "10:00-20:00"
+    # Unset: follows call_window (see optional_window_following); set, it must lie inside it.
+    optional_call_window: str | None = None
     default_timezone: str = "UTC"
     frequency_cap: str = "1/7d"
     transactional_sms_to_do_not_call: bool = False
@@ -80,6 +89,10 @@ class Settings(BaseModel):
     # Answers decoded at once per engine kind (PocketSphinx processes, Vosk threads); unset:
     # one per core, at most 4.
     asr_workers: int | None = Field(default=None, ge=1, le=64)
+    # Operator console sign-in: user name -> password hash (``ivr console-user NAME`` prints
+    # one); in the environment ``name:hash,name:hash`` or JSON. The API token also signs in.
+    console_users: dict[str, str] = {}
+    console_session: Duration = 12 * 3600.0
 
     @field_validator("public_url", "twilio_api_base")
     @classmethod
@@ -90,6 +103,30 @@ class Settings(BaseModel):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("console_users", mode="before")
+    @classmethod
+    def _console_users(cls, value: Any) -> Any:
+        """``name:hash,name:hash`` (a hash holds no ``:`` or ``,``) or a JSON object."""
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("{"):
+            return json.loads(value)
+        users = {}
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            name, sep, hashed = item.partition(":")
+            if not sep or not name.strip() or not hashed.strip():
+                raise ValueError(f"{item!r} is not name:hash (ivr console-user NAME prints one)")
+            users[name.strip()] = hashed.strip()
+        return users
+
+    @field_validator("console_users")
+    @classmethod
+    def _console_hashes(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, hashed in value.items():
+            if hashed.split("$", 1)[0] not in ("scrypt", "pbkdf2_sha256"):
+                raise ValueError(f"{name}: not a password hash (ivr console-user NAME prints one)")
+        return value
 
     @field_validator("vosk_models")
     @classmethod
@@ -118,11 +155,14 @@ class Settings(BaseModel):
         """The outbound policy these settings describe (ValueError naming the bad one)."""
         windows = {}
         for field in ("call_window", "optional_call_window"):
-            text = getattr(self, field)
+            if (text := getattr(self, field)) is None:
+                continue
             try:
                 windows[field] = parse_call_window(text)
             except ValueError as exc:
                 raise ValueError(f"{_env_name(field)}: {exc}") from exc
+        if "optional_call_window" not in windows:
+            windows["optional_call_window"] = optional_window_following(windows["call_window"])
         try:
             cap = parse_frequency_cap(self.frequency_cap)
         except ValueError as exc:
@@ -136,7 +176,18 @@ class Settings(BaseModel):
                 transactional_sms_to_do_not_call=self.transactional_sms_to_do_not_call,
             )
         except ValueError as exc:
-            raise ValueError(f"IVR_CALL_WINDOW / IVR_DEFAULT_TIMEZONE: {exc}") from exc
+            raise ValueError(
+                f"IVR_CALL_WINDOW / IVR_OPTIONAL_CALL_WINDOW / IVR_DEFAULT_TIMEZONE: {exc}"
+            ) from exc
+
+    def describe_call_windows(self) -> str:
+        """The calling windows in force, for the start-up log."""
+        policy = self.policy()
+        origin = "set" if self.optional_call_window is not None else "following IVR_CALL_WINDOW"
+        return (
+            f"calling window {policy.call_window} (transactional), "
+            f"{policy.optional_call_window} for optional categories ({origin})"
+        )
 
     @property
     def caller_id(self) -> str:

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,7 +39,9 @@ CITIES = (
     "Asia/Kolkata", "Asia/Bangkok", "Asia/Shanghai", "Asia/Seoul", "Australia/Sydney",
     "Pacific/Auckland",
 )  # fmt: skip
-WHEN = "2026-11-24T10:00"
+# The appointment is tomorrow at this time in each person's zone, so the reminder is never
+# for a day that has passed, whenever the demo runs.
+APPOINTMENT_HOUR = 10
 CLINIC = "Sunrise Clinic"
 
 
@@ -74,6 +76,16 @@ def city_where_local_hour_is(hour: int) -> str:
         return abs(((local.hour + local.minute / 60 - hour) + 12) % 24 - 12)
 
     return min(CITIES, key=distance)
+
+
+def appointment(zone: str, now: datetime) -> str:
+    """Tomorrow at ``APPOINTMENT_HOUR`` on the wall clock of ``zone``, as a plan variable.
+
+    Without an offset: the plan reads a naive time as the recipient's local time, and the
+    reminder says the time their clock will show.
+    """
+    tomorrow = now.astimezone(ZoneInfo(zone)).date() + timedelta(days=1)
+    return f"{tomorrow.isoformat()}T{APPOINTMENT_HOUR:02d}:00"
 
 
 def free_port() -> int:
@@ -119,13 +131,19 @@ async def run_demo(console: Console, workdir: Path, root: Path) -> bool:
         simulator.settings = SimulatorSettings(pace=0.05)
         service = app[OUTBOUND].notifications
         console.print(f"Server on {url} (simulated network). Day: {day}; night: {night}.")
+        now = datetime.now(UTC)
+        console.print(
+            f"Appointments tomorrow, local time: {appointment(day, now)} in {day}, "
+            f"{appointment(night, now)} in {night}."
+        )
         ids = []
         for person in PEOPLE:
             simulator.assign(person.number, person.persona)
+            zone = night if person.night else day
             request = NotificationRequest(
                 to=person.number, plan="appointment_reminder",
-                variables={"name": person.name, "clinic": CLINIC, "when": WHEN},
-                timezone=night if person.night else day, attempts=person.attempts,
+                variables={"name": person.name, "clinic": CLINIC, "when": appointment(zone, now)},
+                timezone=zone, attempts=person.attempts,
             )  # fmt: skip
             doc, _ = await service.create(request)
             ids.append(doc["id"])
@@ -140,7 +158,8 @@ async def run_demo(console: Console, workdir: Path, root: Path) -> bool:
                 if marketing_id is None and eve is not None and eve["status"] == "done":
                     request = NotificationRequest(
                         to=PEOPLE[4].number, plan="appointment_reminder", category="marketing",
-                        variables={"name": "Eve", "clinic": CLINIC, "when": WHEN}, timezone=day,
+                        variables={"name": "Eve", "clinic": CLINIC,
+                                   "when": appointment(day, now)}, timezone=day,
                     )  # fmt: skip
                     marketing_id = (await service.create(request))[0]["id"]
                 settled = all(d and d["status"] != "in_progress" for d in docs[:5]) and all(

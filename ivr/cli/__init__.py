@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from ivr.cli import asr, db, models, notify, plans, prompts, serve, simulate
+from ivr.cli import asr, campaign, console, db, models, notify, plans, prompts, serve, simulate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,6 +24,8 @@ for command in (
     *asr.COMMANDS,
     *db.COMMANDS,
     *notify.COMMANDS,
+    *campaign.COMMANDS,
     *serve.COMMANDS,
+    *console.COMMANDS,
 ):
     main.add_command(command)

@@ -109,6 +109,16 @@ class ListenSpec(_Strict):
     # Said after ``no_match`` when a spoken answer was turned away; None: derived from the
     # intents' keys ("You can also press 1 for yes, or 2 for no."), "" for none.
     key_hint: str | None = None
+    # Live audio (Media Streams): this much trailing silence after speech ends the answer.
+    end_silence: Duration = 0.5
+
+    @field_validator("end_silence")
+    @classmethod
+    def _end_silence_range(cls, seconds: float) -> float:
+        # Shorter cuts callers off between words; longer makes every answer feel slow.
+        if not 0.1 <= seconds <= 5.0:
+            raise ValueError(f"end_silence must be between 100ms and 5s, not {seconds:g}s")
+        return seconds
 
     @model_validator(mode="after")
     def _one_kind(self) -> ListenSpec:
@@ -136,6 +146,9 @@ class State(_Strict):
     listen: ListenSpec | None = None
     transfer: str | None = None
     hangup: bool = False
+    # Live audio (Media Streams): false keeps the caller from interrupting this state's
+    # prompt (a notice that must be heard whole); speech and keys count only after it.
+    barge_in: bool = True
     next: str | None = None
     on: dict[str, str] = {}
 

@@ -63,6 +63,7 @@ from ivr.outbound.policy_rules import (
     is_transactional,
     opt_out_for_outcome,
     opt_out_for_sms,
+    optional_window_following,
     parse_frequency_cap,
 )
 from ivr.store.models import ALL_CATEGORIES, FINAL_CALL_STATUSES, CallStatus
@@ -323,6 +324,7 @@ __all__ = [
     "next_attempt",
     "opt_out_for_outcome",
     "opt_out_for_sms",
+    "optional_window_following",
     "parse_call_window",
     "parse_frequency_cap",
     "recipient_timezone",

@@ -97,6 +97,30 @@ class CallWindow:
         return other.minutes <= self.minutes
 
 
+def clip_window(window: CallWindow, within: CallWindow) -> CallWindow | None:
+    """The part of ``window`` that ``within`` allows too; ``None`` when they do not overlap.
+
+    On the 24-hour circle the overlap of two windows can be two pieces (10:00-20:00 inside
+    19:00-11:00 leaves 10:00-11:00 and 19:00-20:00); a window is one range, so the longest
+    piece wins, the earlier one on a tie: it is inside both windows, which is what matters.
+    """
+    allowed = window.minutes & within.minutes
+    if not allowed:
+        return None
+    if len(allowed) == MINUTES_PER_DAY:
+        return CallWindow(0, MINUTES_PER_DAY)
+    # Runs of allowed minutes start where the minute before is not allowed (wrapping at 00:00).
+    starts = sorted(m for m in allowed if (m - 1) % MINUTES_PER_DAY not in allowed)
+    pieces = []
+    for start in starts:
+        length = 0
+        while (start + length) % MINUTES_PER_DAY in allowed:
+            length += 1
+        pieces.append((length, start))
+    length, start = max(pieces, key=lambda piece: (piece[0], -piece[1]))
+    return CallWindow(start, (start + length) % MINUTES_PER_DAY or MINUTES_PER_DAY)
+
+
 def _clock(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 

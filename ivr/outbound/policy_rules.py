@@ -14,7 +14,13 @@ from enum import StrEnum
 
 from ivr.dialplan.durations import parse_duration
 from ivr.dialplan.schema import OPTED_OUT
-from ivr.outbound.policy_hours import CallWindow, parse_call_window, require_aware, zone
+from ivr.outbound.policy_hours import (
+    CallWindow,
+    clip_window,
+    parse_call_window,
+    require_aware,
+    zone,
+)
 from ivr.store.models import ALL_CATEGORIES, OptOutSource
 
 # Notices a person expects as part of a service they use; any other category is optional.
@@ -23,6 +29,13 @@ TRANSACTIONAL_CATEGORIES = frozenset(
 )
 DEFAULT_CALL_WINDOW = parse_call_window("09:00-21:00")
 DEFAULT_OPTIONAL_CALL_WINDOW = parse_call_window("10:00-20:00")
+
+
+def optional_window_following(call_window: CallWindow) -> CallWindow:
+    """The optional categories' window when nobody set one: the default clipped to the call
+    window, or the call window itself when the two do not overlap (a business that calls only
+    at night calls for everything at night rather than refusing to start)."""
+    return clip_window(DEFAULT_OPTIONAL_CALL_WINDOW, call_window) or call_window
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from ivr.dialplan.schema import VOICEMAIL, Attempts, Plan
 from ivr.dialplan.session import Session
 from ivr.dialplan.templating import render
+from ivr.outbound.campaign_dialing import SLOT_HORIZON, CampaignPacer
 from ivr.outbound.opt_outs import apply_opt_out
 from ivr.outbound.policy import (
     CallAt,
@@ -35,6 +37,7 @@ from ivr.outbound.policy import (
     ContactFacts,
     Delivery,
     NotificationFacts,
+    ReasonCode,
     SendSms,
     calling_window,
     decide,
@@ -46,6 +49,8 @@ from ivr.store import (
     FINAL_CALL_STATUSES,
     CallRecord,
     CallStatus,
+    CampaignRecord,
+    CampaignState,
     Direction,
     NotificationRecord,
     NotificationStatus,
@@ -74,7 +79,12 @@ class Scheduler:
         self.owner = owner
         self.policy = self.s.settings.policy()
         self.wake = asyncio.Event()
+        # The pacing clock; a test swaps in a virtual one to check the spacing of dials
+        # without depending on how fast the machine is.
+        self.clock: Callable[[], float] = time.monotonic
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._next_dial = 0.0
+        self.pacer = CampaignPacer(self.policy)
         calls.ended_listeners.append(self.on_call_ended)
 
     @staticmethod
@@ -121,9 +131,19 @@ class Scheduler:
             return
         async with self.s.store.read() as tx:
             contact = await self._contact(tx, n)
+            campaign = await tx.campaigns.get(n.campaign_id) if n.campaign_id else None
+        if campaign is not None and campaign.state is CampaignState.CANCELLED:
+            # e.g. the retry of a call that was under way when the campaign was cancelled
+            async with self.s.store.transaction() as tx:
+                await self._finish(tx, n, NotificationStatus.CANCELLED, None, "campaign cancelled")
+            return
         decision = decide(self._facts(n, plan, Channel.CALL), contact, self.policy, self.now())
+        if isinstance(decision, CallNow) and campaign is not None:
+            opening = self.pacer.window_opening(campaign, n, contact.timezone, self.now())
+            if opening is not None:
+                decision = CallAt(opening, ReasonCode.OUTSIDE_CALLING_HOURS, "campaign window")
         if isinstance(decision, CallNow):
-            await self._dial(n)
+            await self._dial(n, campaign)
         elif isinstance(decision, CallAt):
             await self._release(n, decision.at)
         elif isinstance(decision, SendSms):
@@ -139,9 +159,27 @@ class Scheduler:
                     tx, n, NotificationStatus.SKIPPED, None, decision.message, decision.code
                 )
 
-    async def _dial(self, n: NotificationRecord) -> None:
+    async def _dial(self, n: NotificationRecord, campaign: CampaignRecord | None = None) -> None:
         await self._pace()
+        dial_at = None
         async with self.s.store.transaction() as tx:
+            if campaign is not None:  # paused or cancelled since, or its next slot is later
+                admission = await tx.campaigns.admit(campaign.id, self.now(), SLOT_HORIZON)
+                if (dial_at := admission.dial_at) is None:
+                    if admission.state is CampaignState.CANCELLED:
+                        await self._finish(
+                            tx, n, NotificationStatus.CANCELLED, None, "campaign cancelled"
+                        )
+                        return
+                    hold = self.pacer.hold_until(campaign, admission, self.now())
+                    await tx.notifications.change(
+                        n.id,
+                        self.owner,
+                        next_attempt_at=hold,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                    )
+                    return
             call = await self.calls.record_outbound_call(
                 tx, n.to_number, n.plan_id, n.variables, notification_id=n.id
             )
@@ -154,15 +192,18 @@ class Scheduler:
             if not moved:  # the lease ran out and another worker has it: do not dial
                 await tx.session.rollback()
                 return
+        if dial_at is not None and (wait := (dial_at - self.now()).total_seconds()) > 0:
+            await asyncio.sleep(wait)  # the campaign's slot, less than SLOT_HORIZON away
         await self.calls.dial(call)
 
     async def _pace(self) -> None:
         """At most ``calls_per_second`` dial requests from this worker."""
         gap = 1.0 / self.s.settings.calls_per_second
-        wait = self._next_dial - time.monotonic()
+        wait = self._next_dial - self.clock()
         if wait > 0:
-            await asyncio.sleep(wait)
-        self._next_dial = max(self._next_dial, time.monotonic()) + gap
+            await self.sleep(wait)
+        # An idle spell earns no burst: the next dial is one gap after this one.
+        self._next_dial = max(self._next_dial, self.clock()) + gap
 
     async def _release(self, n: NotificationRecord, at: datetime) -> None:
         async with self.s.store.transaction() as tx:

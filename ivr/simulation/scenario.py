@@ -48,6 +48,10 @@ class Turn(_Strict):
     # How sure the recognizer is of a ``say`` turn (text mode): below a state's threshold the
     # plan turns the answer away, below ``confirm_below`` a digit string is read back.
     confidence: float = Field(default=1.0, ge=0.0, le=1.0)
+    # Over a Media Stream the caller acts once the robot stopped talking; with barge_in_ms the
+    # caller starts this many ms after the robot's prompt started playing (interrupting it).
+    # Record/Gather calls and text simulations ignore it.
+    barge_in_ms: int | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _one_action(self) -> Turn:

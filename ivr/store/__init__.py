@@ -5,6 +5,7 @@ start-up, and do all reads and writes inside ``async with store.transaction() as
 """
 
 from ivr.store.calls import CallChanges, CallEventRecord, CallRecord
+from ivr.store.campaigns import Admission, CampaignRecord, Counts, ExportRow, NewCampaign
 from ivr.store.db import (
     DATABASE_URL_VARIABLE,
     DEFAULT_DATABASE_URL,
@@ -20,6 +21,7 @@ from ivr.store.models import (
     FINAL_NOTIFICATION_STATUSES,
     FINAL_SMS_STATUSES,
     CallStatus,
+    CampaignState,
     Direction,
     EventKind,
     NotificationStatus,
@@ -42,15 +44,21 @@ __all__ = [
     "FINAL_CALL_STATUSES",
     "FINAL_NOTIFICATION_STATUSES",
     "FINAL_SMS_STATUSES",
+    "Admission",
     "CallChanges",
     "CallEventRecord",
     "CallRecord",
     "CallStatus",
+    "CampaignRecord",
+    "CampaignState",
     "ContactRecord",
+    "Counts",
     "DatabaseURLError",
     "Direction",
     "EventKind",
+    "ExportRow",
     "NestedTransactionError",
+    "NewCampaign",
     "NewNotification",
     "NotificationRecord",
     "NotificationStatus",

@@ -1,4 +1,5 @@
-"""The tables: calls and their events, SMS, opt-outs, notifications, contacts, result webhooks.
+"""The tables: calls and their events, SMS, opt-outs, campaigns, notifications, contacts,
+result webhooks.
 
 Statuses are stored as plain strings and checked in Python (the enums below), so a later
 migration that adds a status does not have to rebuild a SQLite table for a CHECK constraint.
@@ -16,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -277,12 +279,46 @@ FINAL_NOTIFICATION_STATUSES = frozenset(
 )
 
 
+class CampaignState(StrEnum):
+    """What is stored; a campaign is shown ``done`` once every notification of it has ended."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    DONE = "done"
+
+
+class Campaign(Base):
+    """A named batch of notifications that is paused, paced and reported on together."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    plan_id: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(16))
+    # Dial requests per second for this campaign across all workers (None: only the global one).
+    calls_per_second: Mapped[float | None] = mapped_column(Float)
+    # Daily window in the recipient's zone, minutes of the day (see policy_hours.CallWindow).
+    window_start: Mapped[int | None] = mapped_column(Integer)
+    window_end: Mapped[int | None] = mapped_column(Integer)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # sha256 of the creating request: the same key with another body is refused (409).
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    # The next dial slot under calls_per_second, taken atomically by whichever worker dials.
+    next_dial_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class Notification(Base):
     """A reminder or notice to deliver: its request, its progress, and how it ended."""
 
     __tablename__ = "notifications"
     __table_args__ = (
         Index("ix_notifications_status_next", "status", "next_attempt_at"),
+        # A campaign's progress (counts by status and by outcome) is read from this index alone.
+        Index("ix_notifications_campaign_progress", "campaign_id", "status", "outcome"),
         # The reports read finished notifications by day from this index alone (0005).
         Index("ix_notifications_report", "finished_at", "plan_id", "outcome", "status", "attempts"),
     )
@@ -315,6 +351,7 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None]
+    campaign_id: Mapped[str | None] = mapped_column(ForeignKey("campaigns.id"))
 
 
 class Contact(Base):
@@ -361,5 +398,6 @@ CALL_EVENTS = cast(Table, CallEvent.__table__)
 SMS_MESSAGES = cast(Table, SmsMessage.__table__)
 OPT_OUTS = cast(Table, OptOut.__table__)
 NOTIFICATIONS = cast(Table, Notification.__table__)
+CAMPAIGNS = cast(Table, Campaign.__table__)
 CONTACTS = cast(Table, Contact.__table__)
 WEBHOOK_DELIVERIES = cast(Table, WebhookDelivery.__table__)

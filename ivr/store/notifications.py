@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import BindParameter, RowMapping, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ivr.store.campaigns import not_held_by_campaign
 from ivr.store.models import (
     CONTACTS,
     FINAL_NOTIFICATION_STATUSES,
@@ -57,6 +58,7 @@ class NotificationRecord:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    campaign_id: str | None
 
     @property
     def is_final(self) -> bool:
@@ -87,6 +89,7 @@ class NewNotification:
     not_after: datetime | None = None
     callback_url: str | None = None
     idempotency_key: str | None = None
+    campaign_id: str | None = None
 
 
 class NotificationRepository:
@@ -231,6 +234,7 @@ class NotificationRepository:
                     NOTIFICATIONS.c.lease_expires_at.is_(None),
                     NOTIFICATIONS.c.lease_expires_at < now,
                 ),
+                not_held_by_campaign(),
             )
             .order_by(NOTIFICATIONS.c.next_attempt_at)
             .limit(limit)

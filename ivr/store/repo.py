@@ -24,6 +24,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ivr.store.calls import CallEventRepository, CallRepository
+from ivr.store.campaigns import CampaignRepository
 from ivr.store.contact_queries import ContactQueries
 from ivr.store.db import READ_ONLY, create_engine
 from ivr.store.messages import SmsRepository
@@ -57,6 +58,7 @@ class Transaction:
         self.notifications = NotificationRepository(session, backend)
         self.contacts = ContactRepository(session, backend)
         self.webhooks = WebhookDeliveryRepository(session)
+        self.campaigns = CampaignRepository(session, backend)
         # Read-only queries of the console's reports and contacts pages.
         self.reports = ReportQueries(session, backend)
         self.contact_lists = ContactQueries(session, backend)

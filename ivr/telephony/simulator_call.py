@@ -37,9 +37,10 @@ from ivr.telephony.simulator_state import (
     voice_params,
     whole_seconds,
 )
+from ivr.telephony.simulator_stream import MediaStream
 
 # Valid TwiML the simulator does not act out: logged as an error, then the next verb runs.
-_QUEUES_AND_BRIDGES = {"Connect", "Enqueue", "Leave", "Queue", "Refer"}
+_QUEUES_AND_BRIDGES = {"Enqueue", "Leave", "Queue", "Refer"}
 _MEDIA_AND_PAYMENTS = {"Echo", "Pay", "Prompt", "Sms", "Start", "Stop"}
 NOT_SIMULATED = frozenset(_QUEUES_AND_BRIDGES | _MEDIA_AND_PAYMENTS)
 SPEECH_WORDS_PER_SECOND = 2.5  # how long a <Say> takes, roughly, at a telephone pace
@@ -176,6 +177,7 @@ class TwimlInterpreter:
             "Record": self._record,
             "Redirect": self._redirect,
             "Dial": self._dial,
+            "Connect": self._connect,
             "Hangup": self._hangup,
         }
 
@@ -418,6 +420,32 @@ class TwimlInterpreter:
                 "action", self._method(verb), self._action(verb, doc_url), params, self.call.sid
             )
         raise CallEnded("dial")
+
+    async def _connect(self, verb: ET.Element, doc_url: str) -> Jump | None:
+        """``<Connect><Stream>``: the call talks over a Media Stream until the socket closes.
+
+        Then, like Twilio, request ``action`` (the call goes on with its TwiML), or without
+        one run the next verb. Other ``<Connect>`` nouns (Room, ConversationRelay ...) are
+        Twilio services the simulator does not have.
+        """
+        stream = verb.find("Stream")
+        if stream is None:
+            nouns = ", ".join(f"<{child.tag}>" for child in verb) or "nothing"
+            self._error(f"<Connect> with {nouns} is not simulated (only <Stream>); skipped")
+            return None
+        url = urljoin(doc_url, stream.get("url") or "")
+        parameters = {
+            p.get("name", ""): p.get("value", "") for p in stream.iter("Parameter") if p.get("name")
+        }
+        media = MediaStream(self.call, self.caller, self.client, self.settings, url, parameters)
+        end = await media.run()
+        if end == "caller-hangup":
+            raise CallEnded("caller-hangup")
+        if end == "api":
+            raise CallEnded("api")
+        if verb.get("action"):
+            return Jump(self._action(verb, doc_url), self._method(verb), {}, "action")
+        return None
 
     async def _hangup(self, verb: ET.Element, doc_url: str) -> None:
         del verb, doc_url

@@ -55,6 +55,9 @@ class Persona(BaseModel):
     when_script_ends: Literal["hang-up", "stay-silent"] = "hang-up"
     max_call_seconds: float = Field(default=900.0, gt=0)  # then the caller hangs up anyway
     transfer_talk_seconds: float = Field(default=30.0, ge=0)  # with the human after a <Dial>
+    # Media Streams: the network drops the call's first stream (no ``stop``, the socket just
+    # goes) once this many marks were echoed, so that <Connect action> must resume the call.
+    drop_stream_after_marks: int | None = Field(default=None, ge=1)
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, **overrides: object) -> Persona:
@@ -141,6 +144,7 @@ class Caller:
         self.voice = voice
         self.call = call
         self.script = CallerScript(persona.turns)
+        self.stream_dropped = False  # Persona.drop_stream_after_marks happens once per call
 
     def hangs_up(self) -> bool:
         """Asked for input: True (and logged) when the caller hangs up instead."""

@@ -39,6 +39,8 @@ EntryKind = Literal[
     "reject",
     "note",
     "error",
+    "stream",  # a Media Stream opened, closed or dropped
+    "heard",  # a prompt played over a Media Stream: how much of it the caller heard
 ]
 
 
@@ -53,6 +55,17 @@ class SimulatorSettings:
     max_webhooks_per_call: int = 50
     webhook_timeout: float = 15.0  # Twilio's own limit for an answer to a webhook
     keep_prompt_audio: bool = False  # keep decoded <Play> audio in the transcript entries
+    # Media Streams run on their own clock (a frame every 20 ms of call time): real seconds
+    # per call second. 1.0 is a real phone line; 0.2 runs five times faster. Never 0: the
+    # application paces its own timeouts by the frames it receives.
+    stream_time_scale: float = 1.0
+    # False: a wss:// stream URL is reached over plain ws:// (local servers have no
+    # certificate); the signature still covers the wss:// URL exactly as the TwiML wrote it.
+    stream_tls: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 < self.stream_time_scale <= 10:
+            raise ValueError(f"stream_time_scale must be in (0, 10], not {self.stream_time_scale}")
 
 
 def new_sid(prefix: str) -> str:

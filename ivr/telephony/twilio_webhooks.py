@@ -36,10 +36,15 @@ HANGUP_DIGITS = "hangup"
 # Twilio posts every webhook form-encoded; a JSON body is not a Twilio webhook.
 FORM_TYPE = "application/x-www-form-urlencoded"
 
-_E164 = re.compile(r"^\+[1-9][0-9]{4,14}$")
-_SHORT_CODE = re.compile(r"^[0-9]{3,8}$")
-_SID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,127}$")
-_KEYS = re.compile(r"^[0-9*#]*$")
+# \Z, not $: "$" also matches before a trailing newline, and "+12025550142\n" is not a number
+# (it would be stored, and never match the caller's opt-out).
+_E164 = re.compile(r"^\+[1-9][0-9]{4,14}\Z")
+_SHORT_CODE = re.compile(r"^[0-9]{3,8}\Z")
+_SID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,127}\Z")
+_KEYS = re.compile(r"^[0-9*#]*\Z")
+# Counts (durations in seconds, sequence numbers, error codes) are stored in 32-bit integer
+# columns (PostgreSQL INTEGER); a larger one is no real value, and the database would refuse it.
+MAX_COUNT = 2**31 - 1
 
 Form = Mapping[str, object]
 
@@ -243,14 +248,14 @@ def parse_record(form: Form) -> RecordResult:
     url = _required(form, "RecordingUrl")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise WebhookError("RecordingUrl", f"{url!r} is not an http(s) URL")
+        raise WebhookError("RecordingUrl", f"{url[:80]!r} is not an http(s) URL")
     # Twilio sends RecordingSid too; the URL ends with it, which covers providers that don't.
     recording_sid = _optional(form, "RecordingSid") or parts.path.rsplit("/", 1)[-1]
     if not _SID.match(recording_sid):
         raise WebhookError("RecordingSid", "missing, and RecordingUrl does not end with one")
     digits = _optional(form, "Digits") or ""
     if digits != HANGUP_DIGITS and not _KEYS.match(digits):
-        raise WebhookError("Digits", f"{digits!r} is neither keys nor {HANGUP_DIGITS!r}")
+        raise WebhookError("Digits", f"{digits[:40]!r} is neither keys nor {HANGUP_DIGITS!r}")
     return RecordResult(
         call_sid=_sid(form, "CallSid"),
         account_sid=_sid(form, "AccountSid"),
@@ -278,7 +283,7 @@ def parse_sms_status(form: Form) -> SmsStatusCallback:
     name = "MessageStatus" if "MessageStatus" in form else "SmsStatus"
     status = _required(form, name).lower()
     if status not in MESSAGE_STATUSES:
-        raise WebhookError("MessageStatus", f"unknown status {status!r}")
+        raise WebhookError("MessageStatus", f"unknown status {status[:40]!r}")
     return SmsStatusCallback(
         message_sid=_sid(form, "MessageSid", fallback="SmsSid"),
         account_sid=_sid(form, "AccountSid"),
@@ -370,7 +375,7 @@ def _sid(form: Form, name: str, fallback: str | None = None) -> str:
         name = fallback
     value = _required(form, name)
     if not _SID.match(value):
-        raise WebhookError(name, f"{value!r} is not an identifier")
+        raise WebhookError(name, f"{value[:40]!r} is not an identifier")
     return value
 
 
@@ -378,13 +383,13 @@ def _number(form: Form, name: str, *, short_code: bool = False) -> str:
     value = _required(form, name)
     if is_e164(value) or (short_code and _SHORT_CODE.match(value)):
         return value
-    raise WebhookError(name, f"{value!r} is not an E.164 phone number")
+    raise WebhookError(name, f"{value[:40]!r} is not an E.164 phone number")
 
 
 def _call_status(form: Form) -> CallStatus:
     value = _required(form, "CallStatus")
     if value not in CALL_STATUSES:
-        raise WebhookError("CallStatus", f"unknown status {value!r}")
+        raise WebhookError("CallStatus", f"unknown status {value[:40]!r}")
     return cast(CallStatus, value)
 
 
@@ -393,14 +398,16 @@ def _count(form: Form, name: str) -> int | None:
     if value is None:
         return None
     if not value.isascii() or not value.isdecimal():
-        raise WebhookError(name, f"{value!r} is not a whole number")
+        raise WebhookError(name, f"{value[:40]!r} is not a whole number")
+    if len(value) > len(str(MAX_COUNT)) or int(value) > MAX_COUNT:
+        raise WebhookError(name, f"{value[:40]!r} is out of range (at most {MAX_COUNT})")
     return int(value)
 
 
 def _keys(form: Form, name: str) -> str:
     value = _optional(form, name) or ""
     if not _KEYS.match(value):
-        raise WebhookError(name, f"{value!r} is not keypad keys")
+        raise WebhookError(name, f"{value[:40]!r} is not keypad keys")
     return value
 
 
@@ -411,4 +418,4 @@ def _timestamp(form: Form, name: str) -> datetime | None:
     try:
         return parsedate_to_datetime(value)
     except (TypeError, ValueError) as exc:
-        raise WebhookError(name, f"{value!r} is not an RFC 2822 date") from exc
+        raise WebhookError(name, f"{value[:40]!r} is not an RFC 2822 date") from exc

@@ -234,6 +234,39 @@ def render_say_hangup(text: str, language: str) -> str:
     return _document(response)
 
 
+def render_connect(stream_url: str, action_url: str, parameters: dict[str, str]) -> str:
+    """Open a bidirectional Media Stream (``<Connect><Stream>``) to ``stream_url``.
+
+    Twilio sends ``parameters`` back in the stream's ``start.customParameters`` (the stream
+    URL itself must not carry a query string). When the server closes the WebSocket, or the
+    connection drops, ``<Connect>`` ends and Twilio requests ``action_url``: the call goes on
+    from whatever that answers.
+    """
+    if not stream_url.startswith("wss://"):
+        raise ValueError(f"stream URL {stream_url!r}: Twilio streams only to wss:// URLs")
+    if "?" in stream_url:
+        raise ValueError(f"stream URL {stream_url!r}: no query string (use parameters)")
+    response = Element("Response")
+    connect = SubElement(response, "Connect", {"action": action_url, "method": "POST"})
+    stream = SubElement(connect, "Stream", {"url": stream_url})
+    for name, value in parameters.items():
+        SubElement(stream, "Parameter", {"name": name, "value": _xml_text(value)})
+    return _document(response)
+
+
+def render_after_prompts(outputs: Sequence[Output]) -> str:
+    """How a turn ends once its prompts were played some other way (over a Media Stream):
+    the turn's ``<Dial>`` or ``<Hangup>`` alone, ``<Hangup/>`` when it has neither."""
+    response = Element("Response")
+    ending = next((o for o in outputs if isinstance(o, Transfer | HangUp)), HangUp())
+    number = _xml_text(ending.number).strip() if isinstance(ending, Transfer) else ""
+    if number:
+        SubElement(response, "Dial").text = number
+    else:
+        SubElement(response, "Hangup")
+    return _document(response)
+
+
 def render_wait(url: str, seconds: int) -> str:
     """Keep the line open for ``seconds`` of silence, then ask ``url`` what to do next."""
     response = Element("Response")

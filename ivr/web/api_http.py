@@ -5,9 +5,10 @@ Every ``/api/v1/*`` request except the OpenAPI document needs ``Authorization: B
 places calls must never be reachable by accident.
 
 Error bodies have two shapes: ``{"error": "..."}`` for a request that is wrong as a whole
-(400 an empty, non-UTF-8 or malformed body, 401, 404, 409, 413 a body over the limit, 415 a
-body that is not ``application/json``, 503) and ``{"errors": [{"field": ..., "message":
-...}]}`` (422) naming every field that cannot be accepted.
+(400 an empty, non-UTF-8 or malformed body or a JSON document that is not an object, 401,
+404, 409, 413 a body over the limit, 415 a body that is not ``application/json``, 503) and
+``{"errors": [{"field": ..., "message": ...}]}`` (422) naming every field that cannot be
+accepted.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hmac
 import itertools
 import json
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -138,14 +140,41 @@ async def json_body(request: web.Request, *, optional: bool = False) -> Any:
             f"the body is not UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}",
         ) from exc
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError:
+        raise _json_error(web.HTTPBadRequest, "the body is nested too deeply") from None
+    except ValueError as exc:
+        # JSONDecodeError, or an integer over Python's 4300 digits, or what the parsers refuse.
         raise _json_error(web.HTTPBadRequest, f"the body is not valid JSON: {exc}") from exc
 
 
+def _no_constant(name: str) -> Any:
+    """Python's json reads NaN and Infinity, which RFC 8259 JSON has not (and we could not
+    write back in a response)."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float; one too large for a float (1e999) is refused, not infinity."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
+_JSON_KINDS = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+
+
 async def parse_body(request: web.Request, model: type[Model], *, optional: bool = False) -> Model:
-    """The body validated as ``model``; RequestError (422) naming each bad field."""
+    """The body validated as ``model``; RequestError (422) naming each bad field.
+
+    A document that is not an object (an array, a string, a number, null) is a malformed
+    body, a 400 like malformed JSON: it has no fields to name.
+    """
     document = await json_body(request, optional=optional)
+    if not isinstance(document, dict):
+        kind = _JSON_KINDS.get(type(document), "a number")
+        raise _json_error(web.HTTPBadRequest, f"the body is {kind}: send a JSON object")
     try:
         return model.model_validate(document)
     except ValidationError as exc:

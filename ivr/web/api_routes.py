@@ -17,7 +17,7 @@ from ivr.outbound.service import NotificationService
 
 # app.py imports this module to register the routes; the module (not its names) is imported
 # back so that either may be imported first.
-from ivr.web import api_contacts, openapi
+from ivr.web import api_campaigns, api_contacts, openapi
 from ivr.web import app as web_app
 from ivr.web.api_http import (
     API_PREFIX,
@@ -105,3 +105,4 @@ def add_routes(app: web.Application) -> None:
     router.add_get(f"{API_PREFIX}/notifications/{{id}}", get_notification)
     router.add_delete(f"{API_PREFIX}/notifications/{{id}}", cancel_notification)
     api_contacts.add_routes(app)
+    api_campaigns.add_routes(app)

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from ivr.config import Settings
 from ivr.dialplan.loader import PlanSet, load_plans_or_raise
+from ivr.outbound.campaigns import CampaignService
 from ivr.outbound.result_webhooks import ResultWebhooks
 from ivr.outbound.scheduler import Scheduler
 from ivr.outbound.service import NotificationService
@@ -29,8 +30,10 @@ from ivr.store.db import normalize_database_url, sqlite_file
 from ivr.telephony.provider import Provider
 from ivr.telephony.simulator import Simulator
 from ivr.telephony.twilio import TwilioRestClient
-from ivr.web import api_routes, audio_routes, twilio_routes
+from ivr.web import api_routes, audio_routes, twilio_routes, twilio_stream
 from ivr.web.calls import CallService
+from ivr.web.console import setup_console
+from ivr.web.live_calls import LiveCalls
 from ivr.web.readiness import READINESS, Readiness, readyz
 from ivr.web.recognition import OfflineRecognizer
 from ivr.web.services import SERVICES, Services, SpeechRecognizer, plan_hashes
@@ -74,6 +77,7 @@ class Outbound:
     notifications: NotificationService
     scheduler: Scheduler
     webhooks: ResultWebhooks
+    campaigns: CampaignService
 
 
 OUTBOUND = web.AppKey("outbound", Outbound)
@@ -140,6 +144,7 @@ def create_app(settings: Settings, base_url: str, parts: AppParts | None = None)
         store = _open_store(settings)
         revision = await store.upgrade()
         log.info("database %s at revision %s", store.url.render_as_string(), revision)
+        log.info("%s", settings.describe_call_windows())
         if parts.recognizer is not None:
             announce_recognition(parts.recognizer, plans)
         http = aiohttp.ClientSession()
@@ -157,12 +162,14 @@ def create_app(settings: Settings, base_url: str, parts: AppParts | None = None)
         )
         app[SERVICES] = services
         calls = app[CALLS] = CallService(services)
+        app[twilio_stream.LIVE] = LiveCalls(calls)
         outbound = app[OUTBOUND] = Outbound(
             NotificationService(store, plans, settings),
             Scheduler(calls, worker_name()),
             ResultWebhooks(
                 store, http, (settings.webhook_secret or "").encode() or services.secret
             ),
+            CampaignService(store, plans, settings),
         )
         tasks = []
         if parts.warm_up:
@@ -189,8 +196,10 @@ def create_app(settings: Settings, base_url: str, parts: AppParts | None = None)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     twilio_routes.add_routes(app)
+    twilio_stream.add_routes(app)
     api_routes.add_routes(app)
     audio_routes.add_routes(app)
+    setup_console(app)
     return app
 
 

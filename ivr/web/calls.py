@@ -52,7 +52,7 @@ from ivr.telephony.twiml import (
 from ivr.web.recognition import PendingRecognitions
 from ivr.web.services import Services
 from ivr.web.turn_audio import TurnAudio, render_first_prompts
-from ivr.web.turns import run_turn
+from ivr.web.turns import Turn, run_turn
 from ivr.web.urls import CallUrls, call_url, opaque
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,13 @@ NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
 # Keep-alives (about a second of silence each) a recording may take before it counts as no input.
 MAX_RECOGNITION_WAITS = 10
 GONE = "<?xml version='1.0' encoding='utf-8'?>\n<Response><Hangup /></Response>"
+
+
+LiveTwiml = Callable[[CallRecord, Plan, Session, Turn], str | None]
+
+
+def _no_live_twiml(call: CallRecord, plan: Plan, session: Session, turn: Turn) -> None:
+    del call, plan, session, turn  # record mode: every turn renders <Gather>/<Record>
 
 
 class UnknownCall(LookupError):
@@ -86,6 +93,8 @@ class CallService:
         # Called with a call's reference once it reached a final status (the outbound
         # scheduler listens, to retry, send the fallback SMS or record the outcome).
         self.ended_listeners: list[Callable[[str], Awaitable[None]]] = []
+        # Media Streams (ivr/web/live_calls.py) answers turns that listen with <Connect>.
+        self.live_twiml: LiveTwiml = _no_live_twiml
 
     # -- starting calls ---------------------------------------------------------------------
 
@@ -309,8 +318,9 @@ class CallService:
     async def _advance(self, call: CallRecord, plan: Plan, session: Session, event: Event) -> str:
         audio = TurnAudio(self.s)
         turn = await run_turn(plan, session, event, self._lookup, audio.start)
-        twiml = render(
-            turn.outputs, self._urls(call, await audio.paths(turn)), speech=self.s.speech_for(plan)
+        paths = await audio.paths(turn)
+        twiml = self.live_twiml(call, plan, session, turn) or render(
+            turn.outputs, self._urls(call, paths), speech=self.s.speech_for(plan)
         )
         return await self._commit(call, turn.session, twiml, turn.log, turn.sms)
 

@@ -15,6 +15,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_jso
 from pydantic_core import core_schema
 
 from ivr.dialplan.durations import parse_duration
+from ivr.outbound.campaigns import CampaignRequest
 from ivr.outbound.contact_preferences import ContactPreferences, DoNotCallRequest
 from ivr.outbound.requests import NotificationRequest
 from ivr.outbound.result_webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER
@@ -25,6 +26,7 @@ Schema = dict[str, Any]
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     NotificationRequest,
+    CampaignRequest,
     ContactPreferences,
     DoNotCallRequest,
 )
@@ -162,7 +164,11 @@ def _response_schemas() -> dict[str, Schema]:
         ),
         "Error": {
             "type": "object",
-            "properties": {"error": _STRING, "notification": _ref("Notification")},
+            "properties": {
+                "error": _STRING,
+                "notification": _ref("Notification"),
+                "campaign": _ref("Campaign"),
+            },
             "required": ["error"],
         },
         "ValidationErrors": _object(
@@ -195,7 +201,9 @@ _COMMON_RESPONSES: dict[str, Schema] = {
         "headers": {"WWW-Authenticate": {"schema": _STRING}},
     },
     "Disabled": _json(_ref("Error"), "the API is disabled: the server has no IVR_API_TOKEN"),
-    "BadJson": _json(_ref("Error"), "the body is empty, not UTF-8 or not valid JSON"),
+    "BadJson": _json(
+        _ref("Error"), "the body is empty, not UTF-8, not valid JSON or not a JSON object"
+    ),
     "TooLarge": _json(_ref("Error"), "the body is over the server's limit (256 KiB)"),
     "NotJson": _json(_ref("Error"), "the body's Content-Type is not application/json"),
     "Invalid": _json(_ref("ValidationErrors"), "fields that cannot be accepted, each named"),
@@ -400,6 +408,9 @@ def _webhooks() -> dict[str, Schema]:
 
 @functools.cache
 def document() -> dict[str, Any]:
+    # Imported here: openapi_campaigns builds on this module's helpers.
+    from ivr.web import openapi_campaigns
+
     _, definitions = models_json_schema(
         [(model, "validation") for model in REQUEST_MODELS],
         ref_template="#/components/schemas/{model}",
@@ -408,18 +419,22 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "IVR outbound notifications API",
+            "title": "IVR outbound notifications and campaigns API",
             "version": "1",
             "description": "Reminder and notice calls with SMS fallback. Every route except "
             "this document needs `Authorization: Bearer <IVR_API_TOKEN>`. Result webhooks "
             f"carry {TIMESTAMP_HEADER} and {SIGNATURE_HEADER} (see webhooks).",
         },
         "security": [{"bearer": []}],
-        "paths": _paths(),
+        "paths": {**_paths(), **openapi_campaigns.paths()},
         "webhooks": _webhooks(),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {**definitions["$defs"], **_response_schemas()},
+            "schemas": {
+                **definitions["$defs"],
+                **_response_schemas(),
+                **openapi_campaigns.schemas(),
+            },
             "responses": _COMMON_RESPONSES,
         },
     }

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from multidict import MultiDictProxy
+from multidict import MultiDict, MultiDictProxy
 
 from ivr.dialplan.vocabulary import CallerHungUp, NoInput
 from ivr.outbound.opt_outs import apply_opt_out
@@ -36,12 +36,15 @@ from ivr.telephony.twilio import (
     parse_voice,
     verify_signature,
 )
+from ivr.telephony.twilio_webhooks import FORM_TYPE
 from ivr.telephony.twiml import render_message
 from ivr.web.calls import CallService, UnknownCall, WrongCall
 from ivr.web.services import SERVICES
 from ivr.web.urls import from_opaque
 
 log = logging.getLogger(__name__)
+
+STREAM_PATH = "/twilio/stream"
 
 CALLS = web.AppKey("calls", CallService)
 FORM = web.RequestKey("twilio_form", MultiDictProxy)
@@ -58,10 +61,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def verify_twilio_signature(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith("/twilio/"):
+    if not request.path.startswith("/twilio/") or request.path == STREAM_PATH:
+        # The Media Streams upgrade is a GET signed over its wss:// URL: checked there.
         return await handler(request)
     services = request.app[SERVICES]
-    form = await request.post()
+    form = await _read_form(request)
     url = services.base_url + request.raw_path
     token = services.settings.twilio_auth_token or ""
     if not verify_signature(token, url, form, request.headers.get(SIGNATURE_HEADER)):
@@ -76,6 +80,24 @@ async def verify_twilio_signature(request: web.Request, handler: Handler) -> web
         raise web.HTTPForbidden(text="AccountSid: not this server's account")
     request[FORM] = form
     return await handler(request)
+
+
+async def _read_form(
+    request: web.Request,
+) -> MultiDictProxy[str | bytes | bytearray | web.FileField]:
+    """The POST form; empty for a body that is not form-encoded.
+
+    Only a form body is parsed: a multipart body would be read (files and all) before the
+    signature is checked, and aiohttp raises on one without its boundary. Such a body is
+    refused by ``body_type_problem`` once the signature (over no parameters) is checked. A
+    form in an unknown charset or not in the one it names is a 400 naming the problem.
+    """
+    if request.content_type != FORM_TYPE:
+        return MultiDictProxy(MultiDict())
+    try:
+        return await request.post()
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise web.HTTPBadRequest(text=f"the form cannot be decoded: {exc}") from None
 
 
 def _form(request: web.Request) -> MultiDictProxy[str]:

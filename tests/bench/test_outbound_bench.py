@@ -2,10 +2,13 @@
 
 A smoke test only: the numbers of a quick run on a shared machine mean nothing, but a benchmark
 that no longer runs (an API it uses changed) should fail here, not on the next person to run it.
+Like every PostgreSQL test it fails, never skips or passes, when the server does not answer:
+the benchmark itself would print "skipped" rows for it, which must not count as a run.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -13,6 +16,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
+from tests.store.postgres import POSTGRES_URL, PostgresServer, postgres_url_with_closed_port
 
 NUMBER = re.compile(r"^[0-9][0-9,]*(\.[0-9]+)?x?$")
 SKIPPED = "skipped: PostgreSQL not reachable at"
@@ -34,22 +38,35 @@ def tables(output: str) -> dict[str, list[list[str]]]:
     return found
 
 
+def run_quick_benchmark(postgres_url: str) -> subprocess.CompletedProcess[str]:
+    """``bench/outbound.py --quick`` against ``postgres_url``, which must answer first."""
+    PostgresServer(postgres_url).require_reachable()
+    return subprocess.run(
+        [sys.executable, "bench/outbound.py", "--quick"],
+        cwd=ROOT, capture_output=True, text=True, timeout=170, check=False,
+        env={**os.environ, "IVR_TEST_POSTGRES_URL": postgres_url},
+    )  # fmt: skip
+
+
+def test_an_unreachable_postgresql_fails_the_benchmark_test() -> None:
+    closed = postgres_url_with_closed_port().render_as_string(hide_password=False)
+    with pytest.raises(pytest.fail.Exception, match=r"127\.0\.0\.1:9 is not reachable"):
+        run_quick_benchmark(closed)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_the_quick_outbound_benchmark_prints_numeric_tables() -> None:
-    done = subprocess.run(
-        [sys.executable, "bench/outbound.py", "--quick"],
-        cwd=ROOT, capture_output=True, text=True, timeout=170, check=False,
-    )  # fmt: skip
+    done = run_quick_benchmark(POSTGRES_URL)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert SKIPPED not in done.stdout, done.stdout  # reachable a moment ago: a bench problem
     found = tables(done.stdout)
     assert set(found) == {"import", "claims", "calls"}, done.stdout
-    postgres_skipped = SKIPPED in done.stdout
     for title, rows in found.items():
         measured = [row for row in rows if not any(SKIPPED in cell for cell in row)]
         backends = {row[0] for row in measured}
         assert "sqlite" in backends, (title, rows)
-        assert postgres_skipped or "postgresql" in backends, (title, rows)
+        assert "postgresql" in backends, (title, rows)
         for row in measured:
             numbers = [cell for cell in row if NUMBER.match(cell)]
             # Every measured row has its figures and a ratio against the baseline.

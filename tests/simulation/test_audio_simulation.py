@@ -4,7 +4,7 @@ English speech is decoded by PocketSphinx, Korean by Vosk with the Korean model 
 ``say:`` turns are synthesized by espeak-ng in the caller's voice at 8 kHz, ``audio:`` turns
 are real FSDD recordings. The shipped scenarios are judged as over HTTP
 (``tests/web/test_simulated_calls.py``): by what the call did, so that one list of known
-recognition gaps (``RECOGNITION_GAPS``, imported from there) governs both.
+recognition gaps (``RECOGNITION_GAPS`` in recognition_gaps.py) governs both.
 """
 
 from __future__ import annotations
@@ -28,13 +28,10 @@ from ivr.speech.asr import Grammar, Recognition, RecognitionStream, Word
 from ivr.speech.audio import read_wav, write_wav
 from ivr.web.recognition import OfflineRecognizer
 from tests.conftest import DIALPLANS, FSDD, SCENARIOS
-from tests.web.test_simulated_calls import RECOGNITION_GAPS
+from tests.simulation.recognition_gaps import RECOGNITION_GAPS, gap_marks
 
 PLANS = load_plans_or_raise([DIALPLANS])
 ENGINES = {"en-US": "pocketsphinx:", "ko-KR": "vosk:"}
-# One list for both ways a scenario meets real audio: the caller's speech is the same waveform
-# in both (see ivr/simulation/voice.py), so it is recognized the same.
-GAPS = RECOGNITION_GAPS
 
 
 def _scenario(path: Path) -> Scenario:
@@ -50,9 +47,7 @@ def _speaks(scenario: Scenario) -> bool:
 
 
 SPOKEN = [
-    pytest.param(p, marks=pytest.mark.xfail(reason=GAPS[p.stem], strict=True))
-    if p.stem in GAPS
-    else p
+    pytest.param(p, marks=gap_marks(p.stem))
     for p in scenario_files(SCENARIOS)
     if _speaks(_scenario(p)) and _plan(_scenario(p)).language in ENGINES
     and not _scenario(p).text_only
@@ -68,11 +63,16 @@ def simulate_json(path: Path) -> tuple[Result, dict[str, Any]]:
     return result, json.loads(result.stdout)
 
 
-def outcome_failures(scenario: Scenario, doc: dict[str, Any]) -> list[str]:
-    """What the HTTP test checks: the call's outcome, and every prompt a turn expects."""
+def call_facts_of(doc: dict[str, Any]) -> CallFacts:
     lines = doc["transcript"]
     said = " ".join(line["text"] for line in lines if line["kind"] in ("robot", "play"))
-    facts = CallFacts(doc["outcome"], doc["end"], doc["transfer"], doc["sms"], said, doc["states"])
+    return CallFacts(doc["outcome"], doc["end"], doc["transfer"], doc["sms"], said, doc["states"])
+
+
+def outcome_failures(scenario: Scenario, doc: dict[str, Any]) -> list[str]:
+    """What the HTTP test checks: the call's outcome, and every prompt a turn expects."""
+    facts = call_facts_of(doc)
+    said = facts.said
     normal = " ".join(said.lower().split())
     expected = [text for turn in scenario.turns for text in turn.expect]
     missing = [t for t in expected if " ".join(t.lower().split()) not in normal]
@@ -90,7 +90,10 @@ def test_shipped_scenario_with_audio(path: Path) -> None:
     assert [r["said"] for r in recognitions] == [t.say for t in spoken][: len(recognitions)]
     engine = ENGINES[_plan(scenario).language]
     assert all(r["engine"].startswith(engine) for r in recognitions), recognitions
-    assert outcome_failures(scenario, doc) == []
+    failures = outcome_failures(scenario, doc)
+    if (gap := RECOGNITION_GAPS.get(path.stem)) is not None:
+        gap.check(call_facts_of(doc), failures)  # raises when the call went the known wrong way
+    assert failures == []
 
 
 def test_json_and_transcript_show_what_was_recognized() -> None:

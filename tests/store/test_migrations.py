@@ -26,6 +26,7 @@ TABLES = {
     "notifications",
     "contacts",
     "webhook_deliveries",
+    "campaigns",
 }
 
 

@@ -71,7 +71,7 @@ async def start_server(
         provider="twilio",
         public_url=url,
         database_url=f"sqlite:///{tmp_path}/ivr.db",
-        dialplans=DIALPLANS,
+        dialplans=overrides.pop("dialplans", DIALPLANS),
         audio_dir=tmp_path / "audio",
         var_dir=tmp_path / "var",
         twilio_account_sid=ACCOUNT,

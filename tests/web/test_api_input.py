@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from pytest_aiohttp import AiohttpServer
+from yarl import URL
 
 from ivr.outbound.requests import MAX_IDEMPOTENCY_KEY
 from tests.web.api_client import TOKEN, Api, Reply, notification_body, running_api
@@ -54,6 +55,34 @@ def encoded(**changes: Any) -> bytes:
         (json.dumps(notification_body()).encode("utf-16"), "application/json", 400, "UTF-8"),
         (b"\xef\xbb\xbf" + encoded(), "application/json", 400, "BOM"),
         (b'{"to": "+12025550142",', "application/json", 400, "not valid JSON"),
+        # Each of these was a 500 (found by test_bad_input_properties.py).
+        (b"[" * 30_000 + b"]" * 30_000, "application/json", 400, "nested too deeply"),
+        (b'{"a":' * 20_000 + b"0" + b"}" * 20_000, "application/json", 400, "nested too deeply"),
+        (
+            encoded(attempts={"max": 1}).replace(b'"max": 1', b'"max": ' + b"1" * 5000),
+            "application/json",
+            400,
+            "4300 digits",
+        ),
+        # Python's json reads these; JSON has no such numbers, and they could not be echoed.
+        (
+            encoded(variables={"name": 1}).replace(b"1}", b"NaN}"),
+            "application/json",
+            400,
+            "NaN is not a JSON number",
+        ),
+        (
+            encoded(variables={"name": 1}).replace(b"1}", b"-Infinity}"),
+            "application/json",
+            400,
+            "-Infinity is not",
+        ),
+        (
+            encoded(variables={"name": 1}).replace(b"1}", b"1e999}"),
+            "application/json",
+            400,
+            "1e999 is out of range",
+        ),
     ],
     ids=[
         "empty",
@@ -66,6 +95,12 @@ def encoded(**changes: Any) -> bytes:
         "utf16",
         "bom",
         "truncated",
+        "deep-array",
+        "deep-object",
+        "huge-integer",
+        "nan",
+        "infinity",
+        "overflowing-float",
     ],
 )
 async def test_a_body_that_is_no_json_document_is_refused_as_a_whole(
@@ -140,3 +175,49 @@ async def test_a_formatted_number_is_stored_as_e164(api: Api, written: str) -> N
     assert reply.body["to"] == "+12025550142"
     listed = await api.call("GET", NOTIFICATIONS, params={"to": written})
     assert [item["id"] for item in listed.body["items"]] == [reply.body["id"]]
+
+
+BODY_ROUTES = [
+    ("POST", NOTIFICATIONS),
+    ("PUT", "/api/v1/contacts/%2B12025550142/preferences"),
+    ("PUT", "/api/v1/do-not-call/%2B12025550142"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), BODY_ROUTES)
+@pytest.mark.parametrize(
+    ("document", "kind"),
+    [("[]", "an array"), ('["to", "+12025550142"]', "an array"), ('"to"', "a string"),
+     ("3", "a number"), ("-2.5e3", "a number"), ("true", "a boolean"), ("null", "null")],
+)  # fmt: skip
+async def test_a_json_document_that_is_not_an_object_is_a_400(
+    api: Api, method: str, path: str, document: str, kind: str
+) -> None:
+    """A malformed body is refused as a whole (400); only an object's fields are 422s."""
+    before = await snapshot(api.store)
+    reply = await api.call(method, path, data=document)
+    assert reply.status == 400, reply.body
+    assert reply.body == {"error": f"the body is {kind}: send a JSON object"}
+    assert await snapshot(api.store) == before
+
+
+@pytest.mark.parametrize(("method", "path"), BODY_ROUTES)
+async def test_every_body_route_refuses_unreadable_bodies_alike(
+    api: Api, method: str, path: str
+) -> None:
+    before = await snapshot(api.store)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    for body, content_type, status in (
+        (b"x" * (300 * 1024), "application/json", 413),
+        (b'{"reason": "asked"}', "text/plain", 415),
+        (b'{"reason": "\xff"}', "application/json", 400),
+        (b'{"reason": ', "application/json", 400),
+    ):
+        headers["Content-Type"] = content_type
+        async with api.http.request(
+            method, URL(api.url + path, encoded=True), data=body, headers=headers
+        ) as response:
+            assert response.status == status, (body[:20], content_type)
+            assert response.content_type == "application/json"
+            assert (await response.json())["error"].startswith("the body is")
+    assert await snapshot(api.store) == before

@@ -14,6 +14,7 @@ from tests.web.test_twilio_webhooks import CALL_SID, twiml, voice_form
 
 OTHER_CALL = "CA" + "7" * 32
 OTHER_ACCOUNT = "AC" + "f" * 32
+FORM = "application/x-www-form-urlencoded"
 
 
 async def started_call(server: Server) -> tuple[str, str]:
@@ -128,3 +129,83 @@ async def test_an_sms_status_for_another_message_is_refused(server: Server) -> N
     answer = await server.post(f"/twilio/sms-status?sms={message.id}", report)
     assert answer.status == 400
     assert await snapshot(server.store) == before
+
+
+async def test_a_form_that_cannot_be_decoded_is_a_400(server: Server) -> None:
+    """Each of these was a 500 (found by test_bad_input_properties.py)."""
+    _, gather = await started_call(server)
+    before = await snapshot(server.store)
+    url = server.url + gather
+    keys = {"CallSid": CALL_SID, "AccountSid": ACCOUNT, "Digits": "1"}
+    form = "&".join(f"{name}={value}" for name, value in keys.items())
+    for body, content_type, says in (
+        # A byte that is not UTF-8 (the charset a form has when it names none).
+        ((form + "&Note=caf\xe9").encode("latin-1"), FORM, "can't decode byte 0xe9"),
+        (form.encode(), f"{FORM}; charset=no-such-charset", "unknown encoding"),
+        # Multipart is not read at all (no file is taken in before the signature is checked);
+        # aiohttp raised on one without its boundary.
+        (b"--zz\r\nnot multipart", "multipart/form-data; boundary=zz", FORM),
+        (b"", "multipart/form-data", "CallSid: missing"),  # no body: no parameters at all
+    ):
+        # Signed over the parameters the body carries, as Twilio would have signed them.
+        headers = {SIGNATURE_HEADER: sign(TOKEN, url, keys), "Content-Type": content_type}
+        if content_type.startswith("multipart"):
+            headers[SIGNATURE_HEADER] = sign(TOKEN, url, {})
+        async with server.http.post(url, data=body, headers=headers) as response:
+            assert response.status == 400, (content_type, await response.text())
+            assert says in await response.text()
+    assert await snapshot(server.store) == before
+    assert (await server.post(gather, keys)).status == 200  # the same keys, as a form
+
+
+async def test_every_webhook_refuses_another_account_and_json(server: Server) -> None:
+    """Not only the call webhooks: /twilio/sms and /twilio/sms-status too."""
+    sms = {"MessageSid": "SM" + "5" * 32, "From": "+12025550142", "To": SHOP_LINE, "Body": "STOP"}
+    report = {"MessageSid": "SM" + "5" * 32, "MessageStatus": "delivered"}
+    for path, form in (("/twilio/sms", sms), ("/twilio/sms-status", report)):
+        foreign = await server.post(path, {**form, "AccountSid": OTHER_ACCOUNT})
+        assert foreign.status == 403, path
+        url = server.url + path
+        headers = {SIGNATURE_HEADER: sign(TOKEN, url, {}), "Content-Type": "application/json"}
+        body = json.dumps({**form, "AccountSid": ACCOUNT})
+        async with server.http.post(url, data=body, headers=headers) as response:
+            assert response.status == 400, path
+    assert all(rows == [] for rows in (await snapshot(server.store)).values())  # no STOP taken
+
+
+async def test_a_count_out_of_range_is_a_400(server: Server) -> None:
+    """A 20-digit CallDuration was a 500 (the database's integer overflowed)."""
+    ref, _ = await started_call(server)
+    before = await snapshot(server.store)
+    status = {"CallSid": CALL_SID, "AccountSid": ACCOUNT, "CallStatus": "completed"}
+    for duration in ("9" * 30, str(2**31), "1" * 5000):
+        answer = await server.post(
+            f"/twilio/status?call={ref}", {**status, "CallDuration": duration}
+        )
+        assert answer.status == 400
+        text = await answer.text()
+        assert text.startswith("CallDuration: ")
+        assert "out of range" in text
+        assert len(text) < 200  # the value is not echoed back whole
+    report = {"MessageSid": "SM" + "2" * 32, "AccountSid": ACCOUNT, "MessageStatus": "failed"}
+    answer = await server.post("/twilio/sms-status", {**report, "ErrorCode": "9" * 20})
+    assert answer.status == 400
+    assert await snapshot(server.store) == before
+    longest = {**status, "CallDuration": str(2**31 - 1)}
+    assert (await server.post(f"/twilio/status?call={ref}", longest)).status == 204
+
+
+async def test_a_value_with_a_trailing_newline_is_refused(server: Server) -> None:
+    """ "$" in the patterns matched before a final newline: "+12025550142\\n" was stored."""
+    ref, gather = await started_call(server)
+    before = await snapshot(server.store)
+    sms = {"MessageSid": "SM" + "6" * 32, "AccountSid": ACCOUNT, "To": SHOP_LINE, "Body": "STOP"}
+    for form in (
+        {**sms, "From": "+12025550142\n"},
+        {**sms, "From": "+12025550142", "MessageSid": "SM" + "6" * 32 + "\n"},
+    ):
+        assert (await server.post("/twilio/sms", form)).status == 400, form
+    keys = {"CallSid": CALL_SID, "AccountSid": ACCOUNT, "Digits": "1\n"}
+    assert (await server.post(gather, keys)).status == 400
+    assert await snapshot(server.store) == before
+    assert ref
