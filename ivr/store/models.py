@@ -320,7 +320,15 @@ class Notification(Base):
         # A campaign's progress (counts by status and by outcome) is read from this index alone.
         Index("ix_notifications_campaign_progress", "campaign_id", "status", "outcome"),
         # The reports read finished notifications by day from this index alone (0005).
-        Index("ix_notifications_report", "finished_at", "plan_id", "outcome", "status", "attempts"),
+        Index(
+            "ix_notifications_report",
+            "finished_at",
+            "plan_id",
+            "campaign_id",
+            "outcome",
+            "status",
+            "attempts",
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)

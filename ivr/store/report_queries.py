@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.store.models import (
     CALLS,
-    Base,
+    CAMPAIGNS,
     FINAL_CALL_STATUSES,
     NOTIFICATIONS,
     SMS_MESSAGES,
@@ -204,11 +204,10 @@ class ReportQueries:
 
     async def campaign_names(self, ids: Iterable[str]) -> dict[str, str]:
         """The names of the campaigns ``ids`` (those that exist)."""
-        table = Base.metadata.tables.get("campaigns")
         wanted = sorted(set(ids))
-        if table is None or not wanted:
+        if not wanted:
             return {}
-        statement = select(table.c.id, table.c.name).where(table.c.id.in_(wanted))
+        statement = select(CAMPAIGNS.c.id, CAMPAIGNS.c.name).where(CAMPAIGNS.c.id.in_(wanted))
         return {str(row.id): str(row.name) for row in await self._session.execute(statement)}
 
     async def _notifications(
@@ -217,7 +216,7 @@ class ReportQueries:
         """One range scan of the finished-at index, grouped by day, plan, campaign, result."""
         n = NOTIFICATIONS.c
         day = self._day(n.finished_at).label("day")
-        campaign = _campaign_column().label("campaign")
+        campaign = n.campaign_id.label("campaign")
         statement = (
             select(
                 day,
@@ -307,20 +306,13 @@ class ReportQueries:
         )
 
 
-def _campaign_column() -> ColumnElement[Any]:
-    # notifications.campaign_id arrives with migration 0004; until then every notification
-    # is outside any campaign.
-    column = NOTIFICATIONS.c.get("campaign_id")
-    return column if column is not None else literal(None)
-
-
 def _campaign_ids(campaign_id: str) -> Select[tuple[str]]:
-    return select(NOTIFICATIONS.c.id).where(_campaign_column() == campaign_id)
+    return select(NOTIFICATIONS.c.id).where(NOTIFICATIONS.c.campaign_id == campaign_id)
 
 
 def _narrow(statement: Select[Any], where: ReportFilter) -> Select[Any]:
     if where.plan_id is not None:
         statement = statement.where(NOTIFICATIONS.c.plan_id == where.plan_id)
     if where.campaign_id is not None:
-        statement = statement.where(_campaign_column() == where.campaign_id)
+        statement = statement.where(NOTIFICATIONS.c.campaign_id == where.campaign_id)
     return statement

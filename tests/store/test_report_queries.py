@@ -9,7 +9,14 @@ import pytest
 from ivr.store import ALL_CATEGORIES, OptOutSource, Store
 from ivr.store.contact_queries import ContactSearch
 from ivr.store.report_queries import CANCELLED_BEFORE_CALL, Period, ReportFilter
-from tests.store.report_data import PLAN_A, PLAN_B, insert_report_data
+from tests.store.report_data import (
+    AUTUMN,
+    PLAN_A,
+    PLAN_B,
+    SPRING,
+    SPRING_NAME,
+    insert_report_data,
+)
 
 PERIOD = Period(date(2026, 11, 1), date(2026, 11, 3))
 
@@ -58,9 +65,6 @@ async def test_outcomes_and_rates_per_plan(reported: Store) -> None:
     assert (a.finished, a.reached, a.confirmed) == (5, 3, 2)
     assert (b.finished, b.reached, b.confirmed) == (3, 2, 1)
     assert b.confirmation_rate == pytest.approx(1 / 2)
-    # No campaign yet: every notification is outside one.
-    assert list(report.by_campaign) == [None]
-    assert report.by_campaign[None].finished == 8
 
 
 async def test_answer_rate_counts_ended_outbound_attempts(reported: Store) -> None:
@@ -86,6 +90,22 @@ async def test_a_plan_filter_narrows_every_number(reported: Store) -> None:
     assert list(report.by_plan) == [PLAN_B]
     assert (report.calls.ended, report.calls.answered) == (2, 1)
     assert (report.sms.sent, report.sms.failed) == (1, 1)
+
+
+async def test_outcomes_per_campaign_and_a_campaign_filter(reported: Store) -> None:
+    async with reported.read() as tx:
+        report = await tx.reports.report(PERIOD)
+        spring = await tx.reports.report(PERIOD, ReportFilter(campaign_id=SPRING))
+        names = await tx.reports.campaign_names([SPRING, AUTUMN, "nope"])
+    assert report.by_campaign[SPRING].outcomes == {"confirmed": 2, "cancelled": 1}
+    assert report.by_campaign[AUTUMN].outcomes == {"opted_out": 1}
+    assert report.by_campaign[None].finished == 4
+    assert names == {SPRING: SPRING_NAME, AUTUMN: "Autumn"}
+    assert spring.total.finished == 3
+    assert (spring.total.confirmed, spring.total.attempts) == (2, 4)
+    # Calls and messages count through their notification's campaign.
+    assert (spring.calls.ended, spring.calls.answered) == (6, 3)
+    assert (spring.sms.sent, spring.sms.delivered, spring.sms.failed) == (2, 1, 1)
 
 
 async def test_one_day_period_and_bad_periods() -> None:

@@ -16,7 +16,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ivr.web.console import auth, live, pages_calls, pages_campaigns, pages_notifications
+from ivr.web.console import (
+    auth,
+    live,
+    pages_calls,
+    pages_campaigns,
+    pages_contacts,
+    pages_notifications,
+    pages_plans,
+    pages_reports,
+)
 from ivr.web.console.render import STATIC_DIR, security_headers
 
 # A CSV campaign upload may be far larger than an API request (the app-wide limit).
@@ -47,7 +56,8 @@ def setup_console(app: web.Application) -> None:
     live.install(console)
     console.add_routes(auth.routes())
     console.add_routes([web.get("/", home)])
-    for module in (pages_campaigns, pages_calls, pages_notifications):
+    for module in (pages_campaigns, pages_calls, pages_notifications, pages_reports, pages_plans,
+                   pages_contacts):  # fmt: skip
         console.add_routes(module.routes())
     console.router.add_static("/static", STATIC_DIR, append_version=False)
     app.add_subapp("/console", console)

@@ -24,7 +24,7 @@ depends_on: str | Sequence[str] | None = None
 
 INDEXES = (
     ("ix_notifications_report", "notifications",
-     ["finished_at", "plan_id", "outcome", "status", "attempts"]),
+     ["finished_at", "plan_id", "campaign_id", "outcome", "status", "attempts"]),
     ("ix_calls_report", "calls",
      ["created_at", "direction", "plan_id", "status", "answered_by", "answered_at",
       "notification_id"]),
