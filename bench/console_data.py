@@ -41,6 +41,7 @@ RESULTS = (
 DAYS = 30
 CAMPAIGN_COUNT = 20
 CAMPAIGN_SHARE = 0.6
+CAMPAIGN_DAYS = 1.5
 ROBOT = "+12025550100"
 
 
@@ -49,7 +50,8 @@ def stamp(value: datetime) -> str:
 
 
 def number(n: int) -> str:
-    return f"+1202{n:07d}"
+    # +1 202 2xx xxxx: valid North American numbers (the pages check what they are given).
+    return f"+1202{2_000_000 + n:07d}"
 
 
 @dataclass
@@ -80,9 +82,15 @@ def _notification(
 ) -> dict[str, Any]:
     plan = rng.choices([p for p, _ in PLANS], [w for _, w in PLANS])[0]
     result, status, _, attempts = rng.choices(RESULTS, [r[2] for r in RESULTS])[0]
-    created = now - timedelta(days=rng.uniform(0, DAYS), seconds=3600)
-    finished = None if status == "scheduled" else created + timedelta(minutes=rng.uniform(1, 90))
+    # A campaign runs for a day and a half (they follow each other through the month); the
+    # other notifications come one by one from the integrators' systems, any day.
     campaign = rng.choice(campaigns) if rng.random() < CAMPAIGN_SHARE else None
+    if campaign is None:
+        age = rng.uniform(0, DAYS)
+    else:
+        age = CAMPAIGN_DAYS * (campaigns.index(campaign) + rng.random())
+    created = now - timedelta(days=age, seconds=3600)
+    finished = None if status == "scheduled" else created + timedelta(minutes=rng.uniform(1, 90))
     later = stamp(now + timedelta(days=30))
     return {
         "id": f"n{n:07d}", "idempotency_key": None, "to_number": number(rng.randrange(60_000)),
@@ -95,7 +103,8 @@ def _notification(
         "channels_used": json.dumps(["call"] if attempts else []),
         "next_attempt_at": later if status == "scheduled" else None, "lease_owner": None,
         "lease_expires_at": None, "skipped_code": "opted_out" if status == "skipped" else None,
-        "skipped_reason": None, "created_at": stamp(created), "updated_at": stamp(finished or created),
+        "skipped_reason": None, "created_at": stamp(created),
+        "updated_at": stamp(finished or created),
         "finished_at": stamp(finished) if finished else None, "campaign_id": campaign,
     }  # fmt: skip
 

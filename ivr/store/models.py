@@ -174,14 +174,6 @@ class Base(DeclarativeBase):
 
 class Call(Base):
     __tablename__ = "calls"
-    # The reports' answer rate: a covering index of calls by creation time (migration 0005).
-    __table_args__ = (
-        Index(
-            "ix_calls_report", "created_at", "direction", "plan_id", "status", "answered_by",
-            "answered_at", "notification_id",
-        ),
-    )  # fmt: skip
-
     id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
     # Null until the provider answers the create request (outbound) with its CallSid.
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -227,7 +219,7 @@ class SmsMessage(Base):
     # by creation time (0005)
     __table_args__ = (
         Index("ix_sms_messages_status_created", "status", "created_at"),
-        Index("ix_sms_messages_report", "created_at", "direction", "status", "notification_id"),
+        Index("ix_sms_messages_report", "direction", "created_at", "status", "notification_id"),
     )
 
     id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
@@ -319,16 +311,6 @@ class Notification(Base):
         Index("ix_notifications_status_next", "status", "next_attempt_at"),
         # A campaign's progress (counts by status and by outcome) is read from this index alone.
         Index("ix_notifications_campaign_progress", "campaign_id", "status", "outcome"),
-        # The reports read finished notifications by day from this index alone (0005).
-        Index(
-            "ix_notifications_report",
-            "finished_at",
-            "plan_id",
-            "campaign_id",
-            "outcome",
-            "status",
-            "attempts",
-        ),
     )
 
     id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
@@ -398,6 +380,37 @@ class WebhookDelivery(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class ReportNotificationDay(Base):
+    """Notifications finished per UTC day, plan, campaign ('' for none) and result.
+
+    Written only by database triggers (ivr/store/report_rollups.py, migration 0006)."""
+
+    __tablename__ = "report_notification_days"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    plan_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
+    result: Mapped[str] = mapped_column(String(64), primary_key=True)
+    finished: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer)
+    called: Mapped[int] = mapped_column(Integer)
+
+
+class ReportCallDay(Base):
+    """Outbound calls of notifications that ended, per UTC day placed, plan and campaign.
+
+    Written only by database triggers (ivr/store/report_rollups.py, migration 0006)."""
+
+    __tablename__ = "report_call_days"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    plan_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
+    ended: Mapped[int] = mapped_column(Integer)
+    answered: Mapped[int] = mapped_column(Integer)
+    by_person: Mapped[int] = mapped_column(Integer)
+
+
 # The repositories run Core statements on these tables and turn the rows (RETURNING for writes)
 # into frozen records: no identity map to go stale after a conditional UPDATE, and a webhook
 # transaction on SQLite took 2.0 ms instead of 4.4 ms through the ORM unit of work.
@@ -409,3 +422,5 @@ NOTIFICATIONS = cast(Table, Notification.__table__)
 CAMPAIGNS = cast(Table, Campaign.__table__)
 CONTACTS = cast(Table, Contact.__table__)
 WEBHOOK_DELIVERIES = cast(Table, WebhookDelivery.__table__)
+REPORT_NOTIFICATION_DAYS = cast(Table, ReportNotificationDay.__table__)
+REPORT_CALL_DAYS = cast(Table, ReportCallDay.__table__)

@@ -1,8 +1,9 @@
 """Read-only queries behind the console's reports: outcomes per day, plan and campaign.
 
-Everything is counted by the database (GROUP BY over the covering indexes of migration 0005),
-so a report over 100,000 notifications reads index entries, never the wide rows with their
-variables. Nothing here writes.
+Notifications and calls are read from the daily totals that database triggers keep
+(ivr/store/report_rollups.py, migration 0006): a month's report reads a few hundred rows,
+whatever the number of notifications. Fallback SMS, far fewer, are counted from their table
+(a GROUP BY over an index of migration 0005). Nothing here writes.
 
 What the numbers mean (the reports page says the same):
 - a notification counts on the day it *finished* (UTC), with its outcome, or its final status
@@ -23,14 +24,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.store.models import (
-    CALLS,
     CAMPAIGNS,
-    FINAL_CALL_STATUSES,
     NOTIFICATIONS,
+    REPORT_CALL_DAYS,
+    REPORT_NOTIFICATION_DAYS,
     SMS_MESSAGES,
     Direction,
     SmsStatus,
@@ -49,7 +50,6 @@ OUTCOME_ORDER = (
 )  # fmt: skip
 SMS_DELIVERED = (SmsStatus.DELIVERED.value,)
 SMS_FAILED = (SmsStatus.UNDELIVERED.value, SmsStatus.FAILED.value, SmsStatus.CANCELED.value)
-_FINAL_CALLS = [s.value for s in FINAL_CALL_STATUSES]
 
 
 @dataclass(frozen=True)
@@ -180,13 +180,6 @@ class ReportQueries:
         self._session = session
         self._backend = backend
 
-    def _day(self, column: Any) -> ColumnElement[str]:
-        """``YYYY-MM-DD`` of a timestamp, in UTC, computed by the database."""
-        if self._backend == "postgresql":
-            return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-        # SQLite keeps UTC timestamps as "YYYY-MM-DD HH:MM:SS.ffffff" text (see UTCDateTime).
-        return func.substr(column, 1, 10)
-
     async def report(self, period: Period, where: ReportFilter | None = None) -> Report:
         where = where or ReportFilter()
         total, by_day, by_plan, by_campaign = await self._notifications(period, where)
@@ -213,36 +206,26 @@ class ReportQueries:
     async def _notifications(
         self, period: Period, where: ReportFilter
     ) -> tuple[Tally, dict[date, Tally], dict[str, Tally], dict[str | None, Tally]]:
-        """One range scan of the finished-at index, grouped by day, plan, campaign, result."""
-        n = NOTIFICATIONS.c
-        day = self._day(n.finished_at).label("day")
-        campaign = n.campaign_id.label("campaign")
-        statement = (
-            select(
-                day,
-                n.plan_id,
-                campaign,
-                n.outcome,
-                n.status,
-                func.count().label("count"),
-                func.coalesce(func.sum(n.attempts), 0).label("attempts"),
-                func.coalesce(func.sum(case((n.attempts > 0, 1), else_=0)), 0).label("called"),
-            )
-            .where(n.finished_at >= period.start, n.finished_at < period.end)
-            .group_by(day, n.plan_id, campaign, n.outcome, n.status)
+        """The period's daily totals (report_rollups.py), summed by day, plan and campaign."""
+        r = REPORT_NOTIFICATION_DAYS.c
+        statement = select(REPORT_NOTIFICATION_DAYS).where(
+            r.day >= period.since.isoformat(), r.day <= period.until.isoformat()
         )
-        statement = _narrow(statement, where)
+        if where.plan_id is not None:
+            statement = statement.where(r.plan_id == where.plan_id)
+        if where.campaign_id is not None:
+            statement = statement.where(r.campaign_id == where.campaign_id)
         total = Tally()
         by_day: dict[date, Tally] = defaultdict(Tally)
         by_plan: dict[str, Tally] = defaultdict(Tally)
         by_campaign: dict[str | None, Tally] = defaultdict(Tally)
         for row in await self._session.execute(statement):
-            counts = (result_of(row.outcome, row.status), row.count, row.attempts, row.called)
+            counts = (str(row.result), int(row.finished), int(row.attempts), int(row.called))
             for tally in (
                 total,
                 by_day[date.fromisoformat(row.day)],
                 by_plan[row.plan_id],
-                by_campaign[row.campaign],
+                by_campaign[row.campaign_id or None],
             ):
                 tally.add(*counts)
         return total, by_day, by_plan, by_campaign
@@ -250,28 +233,16 @@ class ReportQueries:
     async def _calls(
         self, period: Period, where: ReportFilter
     ) -> tuple[CallTally, dict[str, CallTally]]:
-        c = CALLS.c
-        answered = and_(c.status.in_(_FINAL_CALLS), c.answered_at.is_not(None))
-        person = and_(answered, func.coalesce(c.answered_by, "human") == "human")
+        r = REPORT_CALL_DAYS.c
         statement = (
-            select(
-                c.plan_id,
-                func.coalesce(func.sum(case((c.status.in_(_FINAL_CALLS), 1), else_=0)), 0),
-                func.coalesce(func.sum(case((answered, 1), else_=0)), 0),
-                func.coalesce(func.sum(case((person, 1), else_=0)), 0),
-            )
-            .where(
-                c.created_at >= period.start,
-                c.created_at < period.end,
-                c.direction == Direction.OUTBOUND.value,
-                c.notification_id.is_not(None),
-            )
-            .group_by(c.plan_id)
+            select(r.plan_id, func.sum(r.ended), func.sum(r.answered), func.sum(r.by_person))
+            .where(r.day >= period.since.isoformat(), r.day <= period.until.isoformat())
+            .group_by(r.plan_id)
         )
         if where.plan_id is not None:
-            statement = statement.where(c.plan_id == where.plan_id)
+            statement = statement.where(r.plan_id == where.plan_id)
         if where.campaign_id is not None:
-            statement = statement.where(c.notification_id.in_(_campaign_ids(where.campaign_id)))
+            statement = statement.where(r.campaign_id == where.campaign_id)
         by_plan = {
             str(row[0]): CallTally(int(row[1]), int(row[2]), int(row[3]))
             for row in (await self._session.execute(statement)).all()
@@ -285,29 +256,23 @@ class ReportQueries:
 
     async def _sms(self, period: Period, where: ReportFilter) -> SmsTally:
         s = SMS_MESSAGES.c
-        statement = (
-            select(s.status, func.count())
-            .where(
-                s.created_at >= period.start,
-                s.created_at < period.end,
-                s.notification_id.is_not(None),
-                s.direction == Direction.OUTBOUND.value,
-            )
-            .group_by(s.status)
+        # Sums, not GROUP BY status: grouped, SQLite picks the status index to skip a sort and
+        # reads every message's row; this way it reads ix_sms_messages_report alone.
+        statement = select(
+            func.count(),
+            func.coalesce(func.sum(case((s.status.in_(SMS_DELIVERED), 1), else_=0)), 0),
+            func.coalesce(func.sum(case((s.status.in_(SMS_FAILED), 1), else_=0)), 0),
+        ).where(
+            s.direction == Direction.OUTBOUND.value,
+            s.created_at >= period.start,
+            s.created_at < period.end,
+            s.notification_id.is_not(None),
         )
         if where.plan_id is not None or where.campaign_id is not None:
             ids = select(NOTIFICATIONS.c.id)
             statement = statement.where(s.notification_id.in_(_narrow(ids, where)))
-        counts = {str(row[0]): int(row[1]) for row in await self._session.execute(statement)}
-        return SmsTally(
-            sent=sum(counts.values()),
-            delivered=sum(counts.get(status, 0) for status in SMS_DELIVERED),
-            failed=sum(counts.get(status, 0) for status in SMS_FAILED),
-        )
-
-
-def _campaign_ids(campaign_id: str) -> Select[tuple[str]]:
-    return select(NOTIFICATIONS.c.id).where(NOTIFICATIONS.c.campaign_id == campaign_id)
+        row = (await self._session.execute(statement)).one()
+        return SmsTally(sent=int(row[0]), delivered=int(row[1]), failed=int(row[2]))
 
 
 def _narrow(statement: Select[Any], where: ReportFilter) -> Select[Any]:

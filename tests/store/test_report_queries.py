@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
-from ivr.store import ALL_CATEGORIES, OptOutSource, Store
+from ivr.store import (
+    ALL_CATEGORIES,
+    CallStatus,
+    Direction,
+    NewNotification,
+    NotificationStatus,
+    OptOutSource,
+    Store,
+)
 from ivr.store.contact_queries import ContactSearch
 from ivr.store.report_queries import CANCELLED_BEFORE_CALL, Period, ReportFilter
 from tests.store.report_data import (
@@ -192,3 +200,35 @@ async def test_recent_notifications_of_a_number_newest_first(reported: Store) ->
     async with reported.read() as tx:
         recent = await tx.contact_lists.recent_notifications("+12025550123", limit=3)
     assert [n.id for n in recent] == ["n-x2", "n-b3", "n-b2"]
+
+
+async def test_the_daily_totals_follow_notifications_and_calls_as_they_end(store: Store) -> None:
+    """Through the repositories, as the scheduler and the webhooks write: counted once, when
+    the notification finishes and when its call reaches a final status, and not again."""
+    today = Period.last_days(1, datetime.now(UTC).date())
+    new = NewNotification(
+        to_number="+12025550123", plan_id=PLAN_A, category="transactional", variables={},
+        attempts_max=2, retry_after=[600.0], next_attempt_at=datetime.now(UTC),
+    )  # fmt: skip
+    async with store.transaction() as tx:
+        notification, _ = await tx.notifications.create(new)
+        call = await tx.calls.create(
+            direction=Direction.OUTBOUND, plan_id=PLAN_A, plan_hash="a" * 16,
+            from_number="+12025550100", to_number=new.to_number, session_json="{}",
+            notification_id=notification.id,
+        )  # fmt: skip
+        await tx.notifications.change(notification.id, None, attempts=1)
+    async with store.read() as tx:
+        before = await tx.reports.report(today)
+    assert (before.total.finished, before.calls.ended) == (0, 0)
+    async with store.transaction() as tx:
+        await tx.calls.update_status(CallStatus.IN_PROGRESS, ref=call.id, answered_by="human")
+        await tx.calls.update_status(CallStatus.COMPLETED, ref=call.id)
+        await tx.calls.update_status(CallStatus.COMPLETED, ref=call.id)  # a repeated callback
+        await tx.notifications.finish(notification.id, NotificationStatus.DONE, outcome="confirmed")
+        await tx.notifications.finish(notification.id, NotificationStatus.DONE, outcome="cancelled")
+    async with store.read() as tx:
+        after = await tx.reports.report(today)
+    assert after.total.outcomes == {"confirmed": 1}
+    assert (after.total.attempts, after.total.called) == (1, 1)
+    assert (after.calls.ended, after.calls.answered, after.calls.by_person) == (1, 1, 1)
