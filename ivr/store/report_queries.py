@@ -2,8 +2,7 @@
 
 Notifications and calls are read from the daily totals that database triggers keep
 (ivr/store/report_rollups.py, migration 0006): a month's report reads a few hundred rows,
-whatever the number of notifications. Fallback SMS, far fewer, are counted from their table
-(a GROUP BY over an index of migration 0005). Nothing here writes.
+whatever the number of notifications. So are the fallback SMS. Nothing here writes.
 
 What the numbers mean (the reports page says the same):
 - a notification counts on the day it *finished* (UTC), with its outcome, or its final status
@@ -24,17 +23,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.store.models import (
     CAMPAIGNS,
-    NOTIFICATIONS,
     REPORT_CALL_DAYS,
     REPORT_NOTIFICATION_DAYS,
-    SMS_MESSAGES,
-    Direction,
-    SmsStatus,
+    REPORT_SMS_DAYS,
 )
 
 MAX_PERIOD_DAYS = 366
@@ -48,8 +44,6 @@ OUTCOME_ORDER = (
     "confirmed", "cancelled", "reschedule", "opted_out", "voicemail", "incomplete", "no_answer",
     "unreached", "sms_sent", "skipped", CANCELLED_BEFORE_CALL, "failed",
 )  # fmt: skip
-SMS_DELIVERED = (SmsStatus.DELIVERED.value,)
-SMS_FAILED = (SmsStatus.UNDELIVERED.value, SmsStatus.FAILED.value, SmsStatus.CANCELED.value)
 
 
 @dataclass(frozen=True)
@@ -255,29 +249,15 @@ class ReportQueries:
         return total, dict(sorted(by_plan.items()))
 
     async def _sms(self, period: Period, where: ReportFilter) -> SmsTally:
-        s = SMS_MESSAGES.c
-        # Sums, not GROUP BY status: grouped, SQLite picks the status index to skip a sort and
-        # reads every message's row; this way it reads ix_sms_messages_report alone.
+        r = REPORT_SMS_DAYS.c
         statement = select(
-            func.count(),
-            func.coalesce(func.sum(case((s.status.in_(SMS_DELIVERED), 1), else_=0)), 0),
-            func.coalesce(func.sum(case((s.status.in_(SMS_FAILED), 1), else_=0)), 0),
-        ).where(
-            s.direction == Direction.OUTBOUND.value,
-            s.created_at >= period.start,
-            s.created_at < period.end,
-            s.notification_id.is_not(None),
-        )
-        if where.plan_id is not None or where.campaign_id is not None:
-            ids = select(NOTIFICATIONS.c.id)
-            statement = statement.where(s.notification_id.in_(_narrow(ids, where)))
+            func.coalesce(func.sum(r.sent), 0),
+            func.coalesce(func.sum(r.delivered), 0),
+            func.coalesce(func.sum(r.failed), 0),
+        ).where(r.day >= period.since.isoformat(), r.day <= period.until.isoformat())
+        if where.plan_id is not None:
+            statement = statement.where(r.plan_id == where.plan_id)
+        if where.campaign_id is not None:
+            statement = statement.where(r.campaign_id == where.campaign_id)
         row = (await self._session.execute(statement)).one()
         return SmsTally(sent=int(row[0]), delivered=int(row[1]), failed=int(row[2]))
-
-
-def _narrow(statement: Select[Any], where: ReportFilter) -> Select[Any]:
-    if where.plan_id is not None:
-        statement = statement.where(NOTIFICATIONS.c.plan_id == where.plan_id)
-    if where.campaign_id is not None:
-        statement = statement.where(NOTIFICATIONS.c.campaign_id == where.campaign_id)
-    return statement

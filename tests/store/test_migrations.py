@@ -27,6 +27,7 @@ TABLES = {
     "contacts",
     "report_notification_days",
     "report_call_days",
+    "report_sms_days",
     "webhook_deliveries",
     "campaigns",
 }

@@ -13,6 +13,7 @@ from ivr.store import (
     NewNotification,
     NotificationStatus,
     OptOutSource,
+    SmsStatus,
     Store,
 )
 from ivr.store.contact_queries import ContactSearch
@@ -232,3 +233,23 @@ async def test_the_daily_totals_follow_notifications_and_calls_as_they_end(store
     assert after.total.outcomes == {"confirmed": 1}
     assert (after.total.attempts, after.total.called) == (1, 1)
     assert (after.calls.ended, after.calls.answered, after.calls.by_person) == (1, 1, 1)
+
+
+async def test_the_sms_totals_follow_delivery_reports(store: Store) -> None:
+    today = Period.last_days(1, datetime.now(UTC).date())
+    async with store.transaction() as tx:
+        await insert_report_data(tx)
+        sms = await tx.sms.create(
+            direction=Direction.OUTBOUND, from_number="+12025550100", to_number="+12025550123",
+            body="Hi", notification_id="n-b2", status=SmsStatus.SCHEDULED,
+        )  # fmt: skip
+    for status, expected in (
+        (SmsStatus.SENT, (1, 0, 0)),
+        (SmsStatus.DELIVERED, (1, 1, 0)),
+        (SmsStatus.UNDELIVERED, (1, 1, 0)),  # a final status is not replaced
+    ):
+        async with store.transaction() as tx:
+            await tx.sms.update_status(status, ref=sms.id)
+        async with store.read() as tx:
+            report = await tx.reports.report(today, ReportFilter(plan_id=PLAN_B))
+        assert (report.sms.sent, report.sms.delivered, report.sms.failed) == expected

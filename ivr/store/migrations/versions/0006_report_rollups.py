@@ -50,6 +50,16 @@ def upgrade() -> None:
         sa.Column("by_person", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("day", "plan_id", "campaign_id", name=op.f("pk_report_call_days")),
     )
+    op.create_table(
+        "report_sms_days",
+        sa.Column("day", sa.String(length=10), nullable=False),
+        sa.Column("plan_id", sa.String(length=100), nullable=False),
+        sa.Column("campaign_id", sa.String(length=32), nullable=False),
+        sa.Column("sent", sa.Integer(), nullable=False),
+        sa.Column("delivered", sa.Integer(), nullable=False),
+        sa.Column("failed", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("day", "plan_id", "campaign_id", name=op.f("pk_report_sms_days")),
+    )
     dialect = op.get_bind().dialect.name
     for statement in [*backfill(dialect), *create_triggers(dialect)]:
         op.execute(statement)
@@ -58,5 +68,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     for statement in DROP[op.get_bind().dialect.name]:
         op.execute(statement)
+    op.drop_table("report_sms_days")
     op.drop_table("report_call_days")
     op.drop_table("report_notification_days")
