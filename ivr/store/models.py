@@ -215,12 +215,8 @@ class CallEvent(Base):
 
 class SmsMessage(Base):
     __tablename__ = "sms_messages"
-    # reconcile's "recorded, never sent" query (see migration 0003); the reports' SMS fallbacks
-    # by creation time (0005)
-    __table_args__ = (
-        Index("ix_sms_messages_status_created", "status", "created_at"),
-        Index("ix_sms_messages_report", "direction", "created_at", "status", "notification_id"),
-    )
+    # reconcile's "recorded, never sent" query (see migration 0003)
+    __table_args__ = (Index("ix_sms_messages_status_created", "status", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)

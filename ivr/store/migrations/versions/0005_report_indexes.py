@@ -1,12 +1,11 @@
-"""indexes for the console's reports and contacts pages
+"""an index for the console's contacts page
 
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-03
 
-The reports count the fallback SMS of a period from this index of messages by creation time
-instead of their wide rows (notifications and calls are counted from the daily totals of
-0006). The contacts page lists the numbers opted out of one category.
+The contacts page lists the numbers opted out of one category. (The reports read the daily
+totals of 0006; the covering indexes this revision first held for them are gone.)
 """
 
 from __future__ import annotations
@@ -21,8 +20,6 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 INDEXES = (
-    ("ix_sms_messages_report", "sms_messages",
-     ["direction", "created_at", "status", "notification_id"]),
     ("ix_opt_outs_category_number", "opt_outs", ["category", "number"]),
 )  # fmt: skip
 
