@@ -63,6 +63,8 @@ class Filled:
     campaign_id: str
     notification_id: str
     contact: str
+    finished: int  # notifications finished
+    in_totals: int  # of those, counted in the reports' daily totals (by the triggers)
 
 
 def _insert(db: sqlite3.Connection, table: Any, rows: list[dict[str, Any]]) -> int:
@@ -207,8 +209,12 @@ def fill(path: Path, notifications: int, seed: int = 15) -> Filled:
                 "opt-outs": _insert(db, OPT_OUTS, opt_outs),
             }
         db.execute("ANALYZE")  # as a database that has lived a month would have statistics
+        in_totals = db.execute("SELECT coalesce(sum(finished), 0) FROM report_notification_days")
+        counted = int(in_totals.fetchone()[0])
     finally:
         db.close()
     answered = next(c for c in calls if c["answered_at"] is not None)
+    finished = sum(1 for note in notes if note["finished_at"] is not None)
     return Filled(path, counts, ids[0], str(answered["notification_id"]),
-                  contacts[0]["number"] if contacts else notes[0]["to_number"])  # fmt: skip
+                  contacts[0]["number"] if contacts else notes[0]["to_number"], finished,
+                  counted)  # fmt: skip

@@ -178,6 +178,7 @@ def main() -> None:
         took = time.perf_counter() - start
         rows = ", ".join(f"{count:,} {table}" for table, count in data.counts.items())
         print(f"filled in {took:.1f} s: {rows}")
+        print(f"daily totals: {data.in_totals:,} of {data.finished:,} finished notifications")
         results = asyncio.run(measure(data, args.requests, Path(workdir)))
         report(results)
 

@@ -200,29 +200,38 @@ class ReportQueries:
     async def _notifications(
         self, period: Period, where: ReportFilter
     ) -> tuple[Tally, dict[date, Tally], dict[str, Tally], dict[str | None, Tally]]:
-        """The period's daily totals (report_rollups.py), summed by day, plan and campaign."""
+        """The period's daily totals (report_rollups.py) summed by day, plan and campaign.
+
+        Summed by the database, one GROUP BY each: a month holds a few thousand total rows,
+        and their sums per day, plan or campaign a few hundred.
+        """
         r = REPORT_NOTIFICATION_DAYS.c
-        statement = select(REPORT_NOTIFICATION_DAYS).where(
-            r.day >= period.since.isoformat(), r.day <= period.until.isoformat()
-        )
-        if where.plan_id is not None:
-            statement = statement.where(r.plan_id == where.plan_id)
-        if where.campaign_id is not None:
-            statement = statement.where(r.campaign_id == where.campaign_id)
+        by: dict[str, dict[Any, Tally]] = {}
+        for key in (r.day, r.plan_id, r.campaign_id):
+            statement = (
+                select(
+                    key, r.result, func.sum(r.finished), func.sum(r.attempts), func.sum(r.called)
+                )
+                .where(r.day >= period.since.isoformat(), r.day <= period.until.isoformat())
+                .group_by(key, r.result)
+            )
+            if where.plan_id is not None:
+                statement = statement.where(r.plan_id == where.plan_id)
+            if where.campaign_id is not None:
+                statement = statement.where(r.campaign_id == where.campaign_id)
+            tallies: dict[Any, Tally] = defaultdict(Tally)
+            for row in await self._session.execute(statement):
+                tallies[row[0]].add(str(row[1]), int(row[2]), int(row[3]), int(row[4]))
+            by[key.name] = tallies
         total = Tally()
-        by_day: dict[date, Tally] = defaultdict(Tally)
-        by_plan: dict[str, Tally] = defaultdict(Tally)
-        by_campaign: dict[str | None, Tally] = defaultdict(Tally)
-        for row in await self._session.execute(statement):
-            counts = (str(row.result), int(row.finished), int(row.attempts), int(row.called))
-            for tally in (
-                total,
-                by_day[date.fromisoformat(row.day)],
-                by_plan[row.plan_id],
-                by_campaign[row.campaign_id or None],
-            ):
-                tally.add(*counts)
-        return total, by_day, by_plan, by_campaign
+        for tally in by["plan_id"].values():
+            for outcome, count in tally.outcomes.items():
+                total.add(outcome, count, 0, 0)
+            total.attempts += tally.attempts
+            total.called += tally.called
+        by_day = {date.fromisoformat(day): tally for day, tally in by["day"].items()}
+        by_campaign = {(cid or None): tally for cid, tally in by["campaign_id"].items()}
+        return total, by_day, dict(by["plan_id"]), by_campaign
 
     async def _calls(
         self, period: Period, where: ReportFilter
