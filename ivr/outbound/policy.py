@@ -129,6 +129,7 @@ class ContactFacts:
     timezone: str | None = None
     opted_out: frozenset[str] = frozenset()
     do_not_call: bool = False
+    do_not_call_reason: str | None = None  # as recorded with the listing, for the skip reason
     deliveries: tuple[Delivery, ...] = ()
     multiple_channels: bool = False
 
@@ -187,13 +188,12 @@ def decide(
     channel = notification.channel
 
     if contact.do_not_call:
+        why = f" ({contact.do_not_call_reason})" if contact.do_not_call_reason else ""
+        listed = f"{notification.to} is on the do-not-call list{why}"
         if not (transactional and settings.transactional_sms_to_do_not_call):
-            return Skip(ReasonCode.DO_NOT_CALL, f"{notification.to} is on the do-not-call list.")
+            return Skip(ReasonCode.DO_NOT_CALL, f"{listed}.")
         if channel is Channel.CALL and not notification.has_sms_text:
-            return Skip(
-                ReasonCode.DO_NOT_CALL,
-                f"{notification.to} is on the do-not-call list and the plan has no SMS text.",
-            )
+            return Skip(ReasonCode.DO_NOT_CALL, f"{listed} and the plan has no SMS text.")
         channel = Channel.SMS
 
     if is_opted_out(category, contact.opted_out, settings):

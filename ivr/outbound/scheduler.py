@@ -193,7 +193,7 @@ class Scheduler:
                 await tx.session.rollback()
                 return
         if dial_at is not None and (wait := (dial_at - self.now()).total_seconds()) > 0:
-            await asyncio.sleep(wait)  # the campaign's slot, less than SLOT_HORIZON away
+            await self.sleep(wait)  # the campaign's slot, less than SLOT_HORIZON away
         await self.calls.dial(call)
 
     async def _pace(self) -> None:
@@ -233,6 +233,7 @@ class Scheduler:
             timezone=contact.timezone if contact else None,
             opted_out=opted_out,
             do_not_call=bool(contact and contact.do_not_call),
+            do_not_call_reason=contact.do_not_call_reason if contact else None,
             deliveries=tuple(Delivery(category, at) for category, at in delivered),
             multiple_channels=bool(contact and contact.multiple_channels),
         )

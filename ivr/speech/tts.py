@@ -153,6 +153,7 @@ class TtsService:
         self.renders = 0  # requests that reached the worker (cache hits never do)
         self.restarts = 0  # workers killed for hanging or found dead
         self._lock = threading.RLock()
+        self._queue_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._process: BaseProcess | None = None
         self._connection: Connection | None = None
@@ -313,7 +314,9 @@ class TtsService:
         return encode_wav(self.synthesize_sync(text, language, rate, variant), NATIVE_RATE, fmt)
 
     def _queue(self) -> ThreadPoolExecutor:
-        with self._lock:
+        # Its own lock: ``_lock`` is held for a whole synthesis, and this runs on the event
+        # loop, which must not wait for a synthesis in progress to queue the next one.
+        with self._queue_lock:
             if self._executor is None:
                 # One thread: the asyncio callers queue here in order, off the event loop.
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ivr-tts")

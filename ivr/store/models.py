@@ -268,8 +268,13 @@ FINAL_NOTIFICATION_STATUSES = frozenset(
 
 
 class CampaignState(StrEnum):
-    """What is stored; a campaign is shown ``done`` once every notification of it has ended."""
+    """What is stored; a campaign is shown ``done`` once every notification of it has ended.
 
+    ``creating``: its notifications are being written, batch by batch; nobody sees it (lists,
+    get) and nothing of it is dialed until it turns ``active``.
+    """
+
+    CREATING = "creating"
     ACTIVE = "active"
     PAUSED = "paused"
     CANCELLED = "cancelled"
@@ -307,6 +312,8 @@ class Notification(Base):
         Index("ix_notifications_status_next", "status", "next_attempt_at"),
         # A campaign's progress (counts by status and by outcome) is read from this index alone.
         Index("ix_notifications_campaign_progress", "campaign_id", "status", "outcome"),
+        # A campaign's notifications in creation order, page by page (export, console) (0006).
+        Index("ix_notifications_campaign_created", "campaign_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
@@ -338,6 +345,9 @@ class Notification(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None]
     campaign_id: Mapped[str | None] = mapped_column(ForeignKey("campaigns.id"))
+    # While its campaign is paused, next_attempt_at is kept here and the column is null, so
+    # the claims' index range (status, next_attempt_at) never walks a paused campaign (0006).
+    paused_next_attempt_at: Mapped[datetime | None]
 
 
 class Contact(Base):
@@ -379,7 +389,7 @@ class WebhookDelivery(Base):
 class ReportNotificationDay(Base):
     """Notifications finished per UTC day, plan, campaign ('' for none) and result.
 
-    Written only by database triggers (ivr/store/report_rollups.py, migration 0006)."""
+    Written only by database triggers (ivr/store/report_rollups.py, migration 0007)."""
 
     __tablename__ = "report_notification_days"
 
@@ -395,7 +405,7 @@ class ReportNotificationDay(Base):
 class ReportCallDay(Base):
     """Outbound calls of notifications that ended, per UTC day placed, plan and campaign.
 
-    Written only by database triggers (ivr/store/report_rollups.py, migration 0006)."""
+    Written only by database triggers (ivr/store/report_rollups.py, migration 0007)."""
 
     __tablename__ = "report_call_days"
 
@@ -410,7 +420,7 @@ class ReportCallDay(Base):
 class ReportSmsDay(Base):
     """Fallback SMS per UTC day created, plan and campaign; delivered and failed as they are now.
 
-    Written only by database triggers (ivr/store/report_rollups.py, migration 0006)."""
+    Written only by database triggers (ivr/store/report_rollups.py, migration 0007)."""
 
     __tablename__ = "report_sms_days"
 

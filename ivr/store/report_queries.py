@@ -1,7 +1,7 @@
 """Read-only queries behind the console's reports: outcomes per day, plan and campaign.
 
 Notifications and calls are read from the daily totals that database triggers keep
-(ivr/store/report_rollups.py, migration 0006): a month's report reads a few hundred rows,
+(ivr/store/report_rollups.py, migration 0007): a month's report reads a few hundred rows,
 whatever the number of notifications. So are the fallback SMS. Nothing here writes.
 
 What the numbers mean (the reports page says the same):

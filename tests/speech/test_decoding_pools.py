@@ -26,16 +26,24 @@ class SlowEngine:
     language = "en-US"
     runs_in: Literal["thread", "process"] = "thread"
 
-    def __init__(self) -> None:
+    def __init__(self, workers: int) -> None:
         self._lock = threading.Lock()
         self._running = 0
         self.most_at_once = 0
+        self._workers = workers
+        self._all_busy = threading.Event()
 
     def recognize(self, pcm16: bytes, sample_rate: int, grammar: Grammar) -> Recognition:  # noqa: ARG002
         with self._lock:
             self._running += 1
             self.most_at_once = max(self.most_at_once, self._running)
-        time.sleep(0.3)
+            if self._running >= self._workers:
+                self._all_busy.set()
+        # The first decodings wait until the pool runs as many at once as it may, so that
+        # reaching the bound does not depend on how fast threads start on a loaded machine;
+        # the short sleep after gives a pool that admits too many the chance to show it.
+        assert self._all_busy.wait(30), "the pool never ran its workers at once"
+        time.sleep(0.05)
         with self._lock:
             self._running -= 1
         return grammar.resolve([], self.name)
@@ -53,7 +61,7 @@ def _fresh_pools() -> object:
 
 @pytest.mark.parametrize("workers", [1, 3])
 async def test_workers_bound_the_answers_decoded_at_once(workers: int) -> None:
-    engine = SlowEngine()
+    engine = SlowEngine(workers)
     grammar = Grammar.for_phrases(["yes", "no"], "en-US")
     await asyncio.gather(
         *(recognize_async(engine, b"", 8000, grammar, workers) for _ in range(workers + 2))

@@ -88,12 +88,20 @@ async def test_concurrent_deliveries_of_one_webhook_advance_once(store: Store) -
     # Four stores stand for four server processes sharing the database.
     stores = [store, *(Store.open(store.url) for _ in range(3))]
     read_turns: list[int] = []
+    # On PostgreSQL reads do not wait for writers: no delivery writes before two have read the
+    # same turn, so the race the conditional UPDATE settles happens on any machine, not only
+    # when the scheduling happens to interleave them. (SQLite serializes the transactions.)
+    two_read = asyncio.Event()
 
     async def deliver(delivery: int) -> bool:
         async with stores[delivery % len(stores)].transaction() as tx:
             loaded = await tx.calls.get(call.id)
             assert loaded is not None
             read_turns.append(loaded.turn)
+            if read_turns.count(0) >= 2:
+                two_read.set()
+            if store.backend == "postgresql":
+                await asyncio.wait_for(two_read.wait(), 30)
             # The handler runs the dial plan between reading and writing: widen that window.
             await asyncio.sleep(0.01)
             return await tx.calls.advance(
@@ -114,7 +122,7 @@ async def test_concurrent_deliveries_of_one_webhook_advance_once(store: Store) -
     assert loaded.last_response == f"<Response>{winner}</Response>"
     assert loaded.session_json == f'{{"delivery": {winner}}}'
     if store.backend == "postgresql":
-        # Several deliveries really saw turn 0 at once: the conditional UPDATE decided.
+        # Several deliveries saw turn 0 at once: the conditional UPDATE decided.
         assert read_turns.count(0) > 1
 
 

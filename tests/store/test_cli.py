@@ -9,12 +9,16 @@ from click.testing import CliRunner
 from sqlalchemy.engine import URL
 
 from ivr.cli.db import COMMANDS, db
+from ivr.store.migrate import head_revision
 from tests.store.postgres import PostgresServer, postgres_url_with_closed_port
 
 
 def _invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     result = CliRunner().invoke(db, list(args), env=env)
     return result.exit_code, result.output
+
+
+HEAD = head_revision()
 
 
 def test_db_group_is_exported() -> None:
@@ -32,18 +36,18 @@ def test_upgrade_then_current_on_sqlite(tmp_path: Path) -> None:
     code, output = _invoke("upgrade", env=env)
     assert (code, output) == (
         0,
-        f"sqlite+aiosqlite:///{tmp_path}/var/ivr.db: at revision 0003 (head)\n",
+        f"sqlite+aiosqlite:///{tmp_path}/var/ivr.db: at revision {HEAD} (head)\n",
     )
     code, output = _invoke("current", "--database-url", url)
     assert code == 0
-    assert output.endswith("at revision 0003 (head)\n")
+    assert output.endswith(f"at revision {HEAD} (head)\n")
 
 
 def test_upgrade_on_postgresql(postgres_server: PostgresServer) -> None:
     url: URL = postgres_server.create_database()
     plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
     code, output = _invoke("upgrade", "--database-url", plain)
-    assert (code, output.endswith("at revision 0003 (head)\n")) == (0, True)
+    assert (code, output.endswith(f"at revision {HEAD} (head)\n")) == (0, True)
     assert _invoke("current", "--database-url", plain)[1] == output
 
 

@@ -67,15 +67,15 @@ async def test_slow_recognition_is_kept_alive_then_advances_once(slow_server: Se
     assert len(server.calls.recognitions) == 1  # ...waits on the same decoding
 
     doc = again
-    for _ in range(MAX_RECOGNITION_WAITS):
-        if not is_wait(doc):
-            break
+    if is_wait(doc):
         redirect = path_of(doc.find("Redirect").text or "", server)  # type: ignore[union-attr]
         assert "/twilio/recognizing?" in redirect
         assert "waits=" in redirect
-        await asyncio.sleep(1)  # the <Pause length="1"> the provider plays
+        # While the provider plays the pause the decoding finishes, however long it takes on
+        # this machine (a fixed sleep here raced with it): wait for it, then follow the redirect.
+        await asyncio.wait(list(server.calls.recognitions._tasks.values()))
         doc = await twiml(await server.post(redirect, {"CallSid": CALL_SID, "AccountSid": ACCOUNT}))
-    assert not is_wait(doc)
+    assert not is_wait(doc)  # the first request after the decoding gets its result
     gather = doc.find("Gather")
     assert gather is not None
     assert gather.get("numDigits") == "10"

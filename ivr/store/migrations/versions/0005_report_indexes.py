@@ -5,7 +5,7 @@ Revises: 0004
 Create Date: 2026-12-03
 
 The contacts page lists the numbers opted out of one category. (The reports read the daily
-totals of 0006; the covering indexes this revision first held for them are gone.)
+totals of 0007; the covering indexes this revision first held for them are gone.)
 """
 
 from __future__ import annotations

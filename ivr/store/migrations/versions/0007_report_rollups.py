@@ -1,7 +1,7 @@
 """daily report totals kept by triggers
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-03
 
 A month's report read from the 0005 indexes sorted every finished notification and call of the
@@ -20,8 +20,8 @@ from alembic import op
 
 from ivr.store.report_rollups import DROP, backfill, create_triggers
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
