@@ -127,12 +127,17 @@ async def measure(data: Filled, requests: int, workdir: Path) -> list[tuple[str,
         "IVR_API_TOKEN": TOKEN, "IVR_AUDIO_DIR": str(workdir / "audio"),
     }  # fmt: skip
     command = [sys.executable, "-m", "ivr", "serve", "--port", str(port)]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    log = (workdir / "serve.log").open("wb")
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stderr=log)
     results = []
     try:
         jar = aiohttp.CookieJar(unsafe=True)  # keeps cookies of 127.0.0.1
         async with aiohttp.ClientSession(cookie_jar=jar) as session:
-            await wait_ready(session, url, server)
+            try:
+                await wait_ready(session, url, server)
+            except RuntimeError:
+                print((workdir / "serve.log").read_text()[-3000:], file=sys.stderr)
+                raise
             csrf = await sign_in(session, url)
             results.append(
                 ("baseline /healthz", *await timed(session, "GET", url + "/healthz", requests))
@@ -147,6 +152,7 @@ async def measure(data: Filled, requests: int, workdir: Path) -> list[tuple[str,
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
     return results
 
 
