@@ -139,7 +139,13 @@ class MediaSession:
             turn = next_turn
 
     async def next_inbound(self, timeout: float | None) -> _Inbound | None:
-        if not self._queue.empty():  # the common case (a frame every 20 ms): no timer task
+        # What already arrived is taken at once. Through wait_for (on Python 3.11 a task, a
+        # timer and three loop rounds per item) a session could take one 20 ms frame per
+        # three rounds of the event loop: with 20-50 calls a round lasts longer than 7 ms, so
+        # every session fell behind real time for good (13 s of queued audio at 50 calls,
+        # replies 15-30 s late with the CPU waiting). And with a deadline already past
+        # (timeout 0) wait_for gave up before looking: queued speech became "no input".
+        if not self._queue.empty():
             return self._queue.get_nowait()
         try:
             return await asyncio.wait_for(self._queue.get(), timeout)
