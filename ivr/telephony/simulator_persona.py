@@ -113,6 +113,9 @@ class CallerScript:
             self._next += 1
         return turn
 
+    def upcoming(self) -> list[Turn]:
+        return self._turns[self._next :]
+
     @property
     def remaining(self) -> int:
         return len(self._turns) - self._next

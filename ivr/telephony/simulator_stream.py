@@ -7,11 +7,10 @@ caller's side of the line (silence, or the persona's speech as mu-law), ``dtmf``
 ``mark`` echoes and ``stop`` when the caller hangs up. Numbers travel as strings, as Twilio
 sends them.
 
-What the application sends back is the caller's earpiece: ``media`` payloads are queued and
-played at one 160-byte frame per tick, a ``mark`` is echoed once every byte queued before it
-has played, ``clear`` empties the queue and echoes the pending marks at once. Each prompt
-(the audio up to a mark) is logged as a ``heard`` transcript entry saying how much of it the
-caller heard and whether ``clear`` cut it, which is what barge-in tests assert on.
+What the application sends back goes into the caller's earpiece
+(:mod:`ivr.telephony.simulator_earpiece`): played one 160-byte frame per tick, a ``mark``
+echoed once the audio before it has played, ``clear`` honoured, each prompt logged as a
+``heard`` transcript entry (how much the caller heard, whether ``clear`` cut it).
 
 The caller acts after the robot stopped talking (a short reaction time after the queue ran
 dry), or ``barge_in_ms`` after the robot started talking when the turn says so: ``say`` and
@@ -36,7 +35,14 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from ivr.simulation.scenario import Turn
-from ivr.speech.audio import TELEPHONY_RATE, duration_seconds, mulaw_to_pcm16, pcm16_to_mulaw
+from ivr.speech.audio import (
+    TELEPHONY_RATE,
+    duration_seconds,
+    mulaw_to_pcm16,
+    pcm16_to_mulaw,
+    rms,
+)
+from ivr.telephony.simulator_earpiece import Earpiece
 from ivr.telephony.simulator_http import USER_AGENT, WebhookClient
 from ivr.telephony.simulator_persona import KEY_GAP, Caller
 from ivr.telephony.simulator_state import CallRecord, SimulatorSettings, WebhookExchange, new_sid
@@ -44,6 +50,7 @@ from ivr.telephony.simulator_state import CallRecord, SimulatorSettings, Webhook
 FRAME_SECONDS = 0.02  # Twilio sends (and plays) 20 ms of 8 kHz mu-law per media frame
 FRAME_BYTES = int(TELEPHONY_RATE * FRAME_SECONDS)
 MULAW_SILENCE = pcm16_to_mulaw(bytes(2 * FRAME_BYTES))
+VOICED_RMS = 200.0  # a caller frame louder than this carries voice (for latency marks)
 REACTION_FRAMES = 20  # a caller answers 400 ms after the robot stopped talking
 SCRIPT_END_FRAMES = 150  # with nothing left to say, the caller waits 3 s, then hangs up
 PROTOCOL_ERROR = 31950  # Twilio's "Stream - Protocol - Invalid Message"
@@ -51,17 +58,6 @@ HANDSHAKE_ERROR = 31920  # Twilio's "Stream - WebSocket - Handshake Error"
 PROTOCOL_VERSION = "1.0.0"
 
 StreamEnd = Literal["server", "dropped", "caller-hangup", "api", "failed"]
-
-
-@dataclass
-class _Prompt:
-    """Audio the application queued up to one mark (or up to now, while no mark came)."""
-
-    started_at: float | None = None  # call time its first frame played
-    audio: bytearray = field(default_factory=bytearray)  # mu-law not yet played
-    queued: int = 0
-    played: bytearray = field(default_factory=bytearray)
-    mark: str | None = None
 
 
 @dataclass
@@ -99,13 +95,23 @@ class MediaStream:
         self._sequence = 0
         self._chunk = 0
         self._tick = 0
-        self._queue: deque[_Prompt] = deque()
+        self.earpiece = Earpiece(call, settings.keep_prompt_audio)
         self._mouth = _Mouth()
-        self._talk_started: int | None = None  # tick the robot's talk began since the last turn
+        # Tick the robot's talk began since the caller's last turn: what the caller answers.
+        # Audio that plays while the caller is still speaking, or that a clear cut, is the
+        # old prompt, not a new one.
+        self._talk_started: int | None = None
         self._last_audio = -1  # last tick a frame of the robot's audio played
         self._marks_echoed = 0
         self._speech: dict[int, asyncio.Task[bytes | None]] = {}  # prepared say/audio turns
         self._closed_by: StreamEnd | None = None
+        # Latency, wall-clock seconds: end of the caller's voice -> first audio frame of the
+        # reply, and voice onset -> clear (what bench/streams.py reports).
+        self.reply_after: list[float] = []
+        self.clear_after: list[float] = []
+        self._onset: float | None = None
+        self._last_voiced: float | None = None
+        self._awaiting_reply: float | None = None
         self._ours = False  # we are closing the socket ourselves
 
     # -- the wire --------------------------------------------------------------------------
@@ -196,6 +202,8 @@ class MediaStream:
                 "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
             },
         )
+        for turn in self.caller.script.upcoming():
+            self._prepare(turn)  # espeak in a fresh engine takes seconds: render them now
         receiver = asyncio.get_running_loop().create_task(self._receive())
         try:
             end = await self._clock()
@@ -208,7 +216,7 @@ class MediaStream:
             receiver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await receiver
-            self._flush("the stream ended")
+            self.earpiece.flush("the stream ended")
         call.log(
             "stream",
             f"stream {self.stream_sid} ended ({end})",
@@ -216,6 +224,8 @@ class MediaStream:
             end=end,
             frames_sent=self._chunk,
             marks=self._marks_echoed,
+            reply_after=[round(x, 4) for x in self.reply_after],
+            clear_after=[round(x, 4) for x in self.clear_after],
         )
         return end
 
@@ -332,31 +342,25 @@ class MediaStream:
             if not audio:
                 self._error(PROTOCOL_ERROR, "media without a base64 mu-law payload ignored")
                 return True
-            self._open_prompt().audio.extend(audio)
-            self._queue[-1].queued += len(audio)
+            if self._awaiting_reply is not None:
+                self.reply_after.append(time.perf_counter() - self._awaiting_reply)
+                self._awaiting_reply = None
+            self.earpiece.add_audio(audio)
             return True
         name = body.get("name") if isinstance(body, dict) else None
         if not isinstance(name, str) or not name:
             self._error(PROTOCOL_ERROR, "mark without a name ignored")
             return True
-        self._open_prompt().mark = name
-        if len(self._queue) == 1 and not self._queue[0].audio:
-            await self._echo(self._finish(self._queue.popleft(), cut=False))
+        await self._echo(self.earpiece.add_mark(name))
         return True
 
-    def _open_prompt(self) -> _Prompt:
-        if not self._queue or self._queue[-1].mark is not None:
-            self._queue.append(_Prompt())
-        return self._queue[-1]
-
     async def _clear(self) -> None:
-        """Empty the earpiece; every pending mark is echoed right away (Twilio documents so)."""
-        pending = list(self._queue)
-        self._queue.clear()
-        for prompt in pending:
-            name = self._finish(prompt, cut=bool(prompt.audio))
-            if name is not None:
-                await self._echo(name)
+        self._talk_started = None  # what plays next is a new prompt
+        if self._onset is not None:
+            self.clear_after.append(time.perf_counter() - self._onset)
+            self._onset = None
+        for name in self.earpiece.clear():
+            await self._echo(name)
 
     async def _echo(self, name: str | None) -> None:
         if name is None:
@@ -364,68 +368,29 @@ class MediaStream:
         self._marks_echoed += 1
         await self._send("mark", mark={"name": name})
 
-    # -- the caller's earpiece -----------------------------------------------------------------
-
     def _play(self) -> list[str]:
-        """Play one frame of queued audio; the names of marks whose audio has now played."""
-        need, marks = FRAME_BYTES, []
-        while self._queue:
-            head = self._queue[0]
-            if need and head.audio:
-                if head.started_at is None:
-                    head.started_at = self.call.elapsed
-                piece = bytes(head.audio[:need])
-                del head.audio[:need]
-                head.played.extend(piece)
-                need -= len(piece)
-                self._last_audio = self._tick
-                if self._talk_started is None:
-                    self._talk_started = self._tick
-            if head.audio or head.mark is None:
-                break  # more to play next tick, or no mark yet to close this prompt
-            name = self._finish(self._queue.popleft(), cut=False)
-            if name is not None:
-                marks.append(name)
+        """Play one frame into the caller's ear; the marks whose audio has now played."""
+        played, marks = self.earpiece.play(FRAME_BYTES)
+        if played:
+            self._last_audio = self._tick
+            if self._talk_started is None and not self._mouth.busy:
+                self._talk_started = self._tick
         return marks
-
-    def _finish(self, prompt: _Prompt, *, cut: bool) -> str | None:
-        """Log what the caller heard of ``prompt``; returns its mark to echo."""
-        if prompt.queued:
-            heard = duration_seconds(mulaw_to_pcm16(bytes(prompt.played)), TELEPHONY_RATE)
-            queued = prompt.queued / TELEPHONY_RATE
-            cut_text = f", cut by clear after {heard:.2f} s" if cut else ""
-            keep = self.settings.keep_prompt_audio
-            self.call.log(
-                "heard",
-                f"heard {heard:.2f} of {queued:.2f} s{cut_text} (mark {prompt.mark})",
-                audio=mulaw_to_pcm16(bytes(prompt.played)) if keep else None,
-                mark=prompt.mark,
-                duration=round(queued, 3),
-                heard=round(heard, 3),
-                cut=cut,
-                started_at=None if prompt.started_at is None else round(prompt.started_at, 3),
-            )
-        return prompt.mark
-
-    def _flush(self, why: str) -> None:
-        """The stream is over: whatever was still queued was never heard."""
-        for prompt in self._queue:
-            if prompt.audio:
-                self.call.log("note", f"{len(prompt.audio) / TELEPHONY_RATE:.2f} s unplayed: {why}")
-            self._finish(prompt, cut=bool(prompt.audio))
-        self._queue.clear()
 
     @property
     def _robot_talking(self) -> bool:
-        return any(prompt.audio for prompt in self._queue)
+        return self.earpiece.talking
 
     # -- the caller's mouth --------------------------------------------------------------------
 
     async def _send_media(self) -> None:
         speech = self._mouth.speech
+        speaking = bool(speech)
         frame = bytes(speech[:FRAME_BYTES])
         del speech[:FRAME_BYTES]
         frame += MULAW_SILENCE[len(frame) :]
+        if speaking:
+            self._measure_speech(frame, ended=not speech)
         self._chunk += 1
         await self._send(
             "media",
@@ -436,6 +401,16 @@ class MediaStream:
                 "payload": base64.b64encode(frame).decode("ascii"),
             },
         )
+
+    def _measure_speech(self, frame: bytes, *, ended: bool) -> None:
+        """Wall-clock marks for latency: voice onset (-> clear), end of voice (-> reply)."""
+        now = time.perf_counter()
+        if rms(mulaw_to_pcm16(frame)) > VOICED_RMS:
+            self._last_voiced = now
+            if self._onset is None:
+                self._onset = now
+        if ended and self._last_voiced is not None and not self._robot_talking:
+            self._awaiting_reply = self._last_voiced  # the reply is the next audio to come
 
     def _prepare(self, turn: Turn) -> asyncio.Task[bytes | None] | None:
         """Start rendering the next spoken turn early, so the clock never waits for espeak."""
@@ -491,6 +466,7 @@ class MediaStream:
             return None  # not yet, or still finding the words (espeak is rendering)
         script.take()
         self._talk_started = None
+        self._onset = self._last_voiced = self._awaiting_reply = None
         during = self._robot_talking
         if turn.hangup:
             self.call.log("caller-hangup", "the caller hangs up")

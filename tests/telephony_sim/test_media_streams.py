@@ -7,6 +7,7 @@ caller frame per 20 ms it plays), never in wall-clock seconds.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from xml.sax.saxutils import escape
@@ -20,7 +21,7 @@ from ivr.speech.audio import mulaw_to_pcm16, rms
 from ivr.telephony.simulator import CallRecord, Persona, Simulator, SimulatorSettings
 from ivr.telephony.simulator_stream import FRAME_BYTES, REACTION_FRAMES
 from tests.telephony_sim.conftest import ACCOUNT_SID, FakeIvr, RestClient, ServerFactory, twiml
-from tests.telephony_sim.stream_server import StreamApp
+from tests.telephony_sim.stream_server import StreamApp, StreamSession
 
 PROMPT_FRAMES = 50  # the stream server's default prompt: 1 s
 
@@ -234,3 +235,65 @@ async def test_an_unknown_event_is_ignored(
     assert not call.errors
     assert any("'dance'" in e.text for e in call.entries("note"))
     assert app.sessions[0].events("dtmf")  # the stream went on
+
+
+def loud_frames(session: StreamSession) -> list[int]:
+    """Positions (caller frame numbers) of the media frames that carry sound."""
+    return [
+        r.caller_frames
+        for r in session.received
+        if r.message.get("event") == "media"
+        and rms(mulaw_to_pcm16(base64.b64decode(r.message["media"]["payload"]))) > 300
+    ]
+
+
+async def test_the_caller_answers_in_the_espeak_voice_after_hearing_the_prompt(
+    rest: RestClient, simulator: Simulator, app: StreamApp
+) -> None:
+    app.ivr.routes["/voice"] = connect(app)
+    app.ivr.routes["/after"] = twiml("<Hangup/>")
+    call = await place(rest, simulator, app, Turn(say="yes"))
+    (session,) = app.sessions
+    echoed = session.frames_when("mark", name="prompt-1")
+    speech = loud_frames(session)
+    assert speech, "no speech reached the stream"
+    assert speech[0] - echoed >= REACTION_FRAMES  # heard it all, then a reaction time
+    assert "clear" not in [what for what, _ in session.sent]
+    (spoken,) = call.entries("speech")
+    assert spoken.data["barge_in"] is False
+    assert len(speech) >= 10  # 200 ms of voice at least
+    (heard,) = call.entries("heard")
+    assert not heard.data["cut"]
+
+
+async def test_ending_the_call_through_the_api_sends_stop(
+    rest: RestClient, simulator: Simulator, app: StreamApp
+) -> None:
+    app.ivr.routes["/voice"] = connect(app)
+    simulator.expect("+12025550123", Persona.person(when_script_ends="stay-silent"))
+    sid = await rest.call(app.ivr)
+    async with asyncio.timeout(30):
+        while not (app.sessions and app.sessions[0].events("mark")):
+            await asyncio.sleep(0.05)  # the caller heard the prompt and stays silent
+    status, _ = await rest.post(f"Calls/{sid}.json", {"Status": "completed"})
+    assert status == 200
+    call = await simulator.wait_for_call(sid)
+    (stop,) = app.sessions[0].events("stop")
+    assert stop["stop"]["callSid"] == sid
+    assert call.end_reason == "api"
+    assert not app.ivr.requests_to("/after")
+
+
+async def test_connect_to_another_service_is_skipped_with_an_error(
+    rest: RestClient, simulator: Simulator, app: StreamApp
+) -> None:
+    app.ivr.routes["/voice"] = twiml("<Connect><Room>sales</Room></Connect>", "<Say>Bye</Say>")
+    call = await place(rest, simulator, app)
+    assert call.errors == ["<Connect> with <Room> is not simulated (only <Stream>); skipped"]
+    assert [e.text for e in call.entries("say")] == ["Bye"]
+    assert not app.sessions
+
+
+def test_the_stream_clock_cannot_stop() -> None:
+    with pytest.raises(ValueError, match="stream_time_scale must be in"):
+        SimulatorSettings(stream_time_scale=0)
