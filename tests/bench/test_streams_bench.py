@@ -61,6 +61,7 @@ async def test_a_quick_run_times_a_reply_on_every_call_of_both_paths_and_engines
     for load in report.loads:
         assert len(load.replies) == 2
         assert load.understood == 2
+        assert load.errors == []
         assert load.server_cpu > 0
         assert load.rss_peak >= load.rss_before > 0
     text = BENCH.show(report)
