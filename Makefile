@@ -10,6 +10,7 @@ APT_PACKAGES := espeak-ng libespeak-ng1 chromium chromium-driver
 
 demo: setup
 	$(VENV)/bin/ivr demo
+	@echo "To see it in the operator console (the server keeps running): $(VENV)/bin/ivr demo --console"
 
 test: setup lint typecheck pytest
 

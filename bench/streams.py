@@ -231,11 +231,13 @@ class Server:
     url: str
     process: subprocess.Popen[bytes]
     simulator: Simulator
-    database: Path
+    database: str  # IVR_DATABASE_URL
     log: BinaryIO  # the server's stderr, read back when it fails to start
 
 
-async def start(workdir: Path, media: str, lines: Sequence[Line]) -> Server:
+async def start(
+    workdir: Path, media: str, lines: Sequence[Line], database: str | None = None
+) -> Server:
     settings = SimulatorSettings(pace=0.0, stream_time_scale=1.0)
     simulator = Simulator(ACCOUNT, TOKEN, settings=settings)
     api_base = await simulator.start()
@@ -245,13 +247,13 @@ async def start(workdir: Path, media: str, lines: Sequence[Line]) -> Server:
         (plans / f"{line.engine}.yaml").write_text(line.plan)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    database = workdir / f"{media}.db"
+    database = database or f"sqlite:///{workdir}/{media}.db"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("IVR_")},
         "IVR_PROVIDER": "twilio",
         "IVR_TWILIO_MEDIA": media,
         "IVR_PUBLIC_URL": url,
-        "IVR_DATABASE_URL": f"sqlite:///{database}",
+        "IVR_DATABASE_URL": database,
         "IVR_DIALPLANS": str(plans),
         "IVR_VAR_DIR": str(workdir / f"var-{media}"),
         "IVR_AUDIO_DIR": str(workdir / "audio"),
@@ -289,11 +291,20 @@ async def stop(server: Server) -> None:
     await server.simulator.close()
 
 
-def outcomes(server: Server) -> dict[str, str | None]:
+async def outcomes(server: Server) -> dict[str, str | None]:
     """Call SID -> outcome, as the server recorded it."""
-    with sqlite3.connect(server.database) as db:
-        rows = db.execute("SELECT provider_sid, outcome FROM calls").fetchall()
-    return dict(rows)
+    query = "SELECT provider_sid, outcome FROM calls"
+    if server.database.startswith("sqlite:///"):
+        with sqlite3.connect(server.database.removeprefix("sqlite:///")) as db:
+            return dict(db.execute(query).fetchall())
+    import asyncpg  # type: ignore[import-untyped]  # PostgreSQL (--database): the app's driver
+
+    url = re.sub(r"^postgresql\+\w+://", "postgresql://", server.database)
+    connection = await asyncpg.connect(url)
+    try:
+        return {row[0]: row[1] for row in await connection.fetch(query)}
+    finally:
+        await connection.close()
 
 
 def process_tree(pid: int) -> list[int]:
@@ -403,7 +414,7 @@ async def measure_record(server: Server, report: Report, calls: int, serial: lis
             total.values.append(silence + webhook + play)
             share.values.append(webhook + play)
             sids.append(record.sid)
-        said = outcomes(server)
+        said = await outcomes(server)
         total.calls = len(sids)
         total.understood = sum(said.get(sid) == "yes" for sid in sids)
 
@@ -424,7 +435,7 @@ async def measure_stream(server: Server, report: Report, calls: int, serial: lis
                 if turn is barge:
                     clear.values += clears[:1]
                 sids.append(record.sid)
-            said = outcomes(server)
+            said = await outcomes(server)
             reply.calls = len(sids)
             reply.understood = sum(said.get(sid) == "yes" for sid in sids)
 
@@ -449,7 +460,7 @@ async def measure_load(
         sampler.cancel()
     wall, own = time.perf_counter() - started, time.process_time() - own0
     cpu1, _ = tree_stats(pid)
-    said = outcomes(server)
+    said = await outcomes(server)
     report.loads.append(
         Load(
             engine=line.engine,
@@ -478,6 +489,7 @@ async def run(
     ramp: float,
     engines: Sequence[str] = ("pocketsphinx", "vosk"),
     end_silence: float = 0.5,
+    database: str | None = None,
     echo: Callable[[str], object] | None = None,
 ) -> Report:
     """Both paths, both engines (the serial calls), then the concurrent streaming calls;
@@ -487,12 +499,12 @@ async def run(
     serial = [1000]
     with tempfile.TemporaryDirectory(prefix="bench-streams-") as tmp:
         workdir = Path(tmp)
-        server = await start(workdir, "record", lines)
+        server = await start(workdir, "record", lines, database)
         try:
             await measure_record(server, report, calls, serial)
         finally:
             await stop(server)
-        server = await start(workdir, "stream", lines)
+        server = await start(workdir, "stream", lines, database)
         try:
             await measure_stream(server, report, calls, serial)
             report.load_after = load_average()
@@ -572,6 +584,7 @@ if __name__ == "__main__":
         "--ramp", type=float, default=5.0, help="seconds the spread concurrent starts take"
     )
     parser.add_argument("--quick", action="store_true", help="3 calls per path, 10 at once")
+    parser.add_argument("--database", help="IVR_DATABASE_URL (default: SQLite per path)")
     parser.add_argument(
         "--end-silence", type=float, default=0.5, help="the plans' listen.end_silence, seconds"
     )

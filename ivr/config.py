@@ -89,6 +89,9 @@ class Settings(BaseModel):
     # Answers decoded at once per engine kind (PocketSphinx processes, Vosk threads); unset:
     # one per core, at most 4.
     asr_workers: int | None = Field(default=None, ge=1, le=64)
+    # Voice activity detector of live calls (ivr.speech.vad.make_vad); unset: Silero, or
+    # WebRTC where Silero's model is not installed.
+    vad: Literal["silero", "webrtc", "energy"] | None = None
     # Operator console sign-in: user name -> password hash (``ivr console-user NAME`` prints
     # one); in the environment ``name:hash,name:hash`` or JSON. The API token also signs in.
     console_users: dict[str, str] = {}

@@ -11,6 +11,8 @@ morning there). Live progress, then the outcomes, the SMS log and one call's tra
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import secrets
 import socket
 import sys
 import tempfile
@@ -31,6 +33,7 @@ from ivr.outbound.requests import NotificationRequest
 from ivr.simulation.scenario import Turn
 from ivr.telephony.simulator import Persona, SimulatorSettings
 from ivr.web.app import OUTBOUND, SIMULATOR, AppParts, create_app
+from ivr.web.services import SERVICES
 
 # Cities to pick the recipients' time zones from: one where it is day, one where it is night.
 CITIES = (
@@ -113,14 +116,25 @@ def progress(
     return table
 
 
-async def run_demo(console: Console, workdir: Path, root: Path) -> bool:
-    port = free_port()
+CAMPAIGN = "Appointment reminders (demo)"
+
+
+async def run_demo(
+    console: Console,
+    workdir: Path,
+    root: Path,
+    serve_console: bool = False,
+    port: int | None = None,
+) -> bool:
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
+    # With the console, the server stays up afterwards; its API token signs in.
+    token = secrets.token_urlsafe(12) if serve_console else None
     day, night = city_where_local_hour_is(13), city_where_local_hour_is(3)
     settings = Settings(
         provider="simulator", public_url=url, database_url=f"sqlite:///{workdir}/demo.db",
         dialplans=root / "dialplans", audio_dir=root / "audio", var_dir=workdir / "var",
-        scheduler_interval=0.1, calls_per_second=20,
+        scheduler_interval=0.1, calls_per_second=20, api_token=token,
     )  # fmt: skip
     app = create_app(settings, url, AppParts())
     runner = web.AppRunner(app, access_log=None)
@@ -136,17 +150,28 @@ async def run_demo(console: Console, workdir: Path, root: Path) -> bool:
             f"Appointments tomorrow, local time: {appointment(day, now)} in {day}, "
             f"{appointment(night, now)} in {night}."
         )
-        ids = []
+        rows = []
         for person in PEOPLE:
             simulator.assign(person.number, person.persona)
             zone = night if person.night else day
-            request = NotificationRequest(
-                to=person.number, plan="appointment_reminder",
-                variables={"name": person.name, "clinic": CLINIC, "when": appointment(zone, now)},
-                timezone=zone, attempts=person.attempts,
-            )  # fmt: skip
-            doc, _ = await service.create(request)
-            ids.append(doc["id"])
+            variables = {"name": person.name, "clinic": CLINIC, "when": appointment(zone, now)}
+            rows.append({
+                "to": person.number, "timezone": zone, "idempotency_key": f"demo-{person.name}",
+                "variables": variables,
+                **({"attempts": person.attempts} if person.attempts else {}),
+            })  # fmt: skip
+        # One campaign: the console shows it move, and it can be paused or exported there.
+        created, errors = await app[OUTBOUND].campaigns.create(
+            CAMPAIGN, "appointment_reminder", rows
+        )
+        if created is None:
+            raise RuntimeError(f"the demo campaign was refused: {errors}")
+        ids = []
+        async with app[SERVICES].store.read() as tx:
+            for person in PEOPLE:
+                record = await tx.notifications.get_by_idempotency_key(f"demo-{person.name}")
+                assert record is not None
+                ids.append(record.id)
         marketing_id: str | None = None
         started = time.monotonic()
         with Live(console=console, refresh_per_second=8) as live:
@@ -170,9 +195,25 @@ async def run_demo(console: Console, workdir: Path, root: Path) -> bool:
                 await asyncio.sleep(0.25)
         console.line()  # off a terminal, Live leaves its last frame without a line break
         await app[SIMULATOR].wait_idle(timeout=10)
-        return await report(console, app, ids, marketing_id)
+        ok = await report(console, app, ids, marketing_id)
+        if serve_console:
+            await keep_serving(console, url, token or "")
+        return ok
     finally:
         await runner.cleanup()
+
+
+async def keep_serving(console: Console, url: str, token: str) -> None:
+    """Until Ctrl-C: the console shows the demo's campaign, notifications and transcripts."""
+    console.print(
+        f"\n[bold]Console:[/bold] {url}/console/  — sign in with the API token "
+        f"[bold]{token}[/bold] (leave the user name empty). Fay's call waits for her morning; "
+        "the campaign can be paused there. Ctrl-C stops the server.",
+        soft_wrap=True,
+        highlight=False,
+    )
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.Event().wait()
 
 
 async def report(
@@ -208,8 +249,12 @@ async def report(
     return ok
 
 
-def main(root: Path) -> bool:
+def main(root: Path, serve_console: bool = False, port: int | None = None) -> bool:
     # Pipes and CI logs get wide tables rather than cells wrapped into unreadable columns.
     console = Console(width=None if sys.stdout.isatty() else 160)
     with tempfile.TemporaryDirectory(prefix="ivr-demo-") as workdir:
-        return asyncio.run(run_demo(console, Path(workdir), root))
+        try:
+            return asyncio.run(run_demo(console, Path(workdir), root, serve_console, port))
+        except KeyboardInterrupt:
+            console.print("stopped")
+            return True

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ivr.dialplan.vocabulary import Event, Listen
+from ivr.speech.live import LiveEvent
 
 SAMPLE_RATE = 8000
 FRAME_BYTES = 160  # 20 ms
@@ -53,10 +54,22 @@ class LiveTurn:
     listen: Listen | None
 
 
+@dataclass(frozen=True)
+class Heard:
+    """How the caller met a turn's prompts, for the call's event log."""
+
+    prompts: int  # how many the turn had
+    heard: int  # how many played to their end (their mark came back)
+    barge_in: str | None = None  # "speech" or "key" when the caller cut a prompt
+
+    def as_log(self) -> dict[str, object]:
+        return {"prompts": self.prompts, "heard": self.heard, "barge_in": self.barge_in}
+
+
 class SpeechListener(Protocol):
     """One listening turn over caller audio (``ivr.speech.live.LiveListener``)."""
 
-    async def feed(self, mulaw: bytes) -> list[object]: ...
+    async def feed(self, mulaw: bytes) -> list[LiveEvent]: ...
 
     async def close(self) -> None: ...
 
@@ -68,9 +81,10 @@ class CallRuntime(Protocol):
         """The stored turn to play and listen to; None if the call is unknown or over."""
         ...
 
-    async def answer(self, turn: LiveTurn, event: Event) -> LiveTurn | None:
-        """Step the plan with the caller's answer to ``turn`` and commit the next turn;
-        None when the call moved on elsewhere (another stream or webhook took the turn)."""
+    async def answer(self, turn: LiveTurn, event: Event, heard: Heard) -> LiveTurn | None:
+        """Step the plan with the caller's answer to ``turn`` and commit the next turn (with
+        ``heard`` in the call's event log); None when the call moved on elsewhere (another
+        stream or webhook took the turn)."""
         ...
 
     def listener(self, listen: Listen) -> SpeechListener | None:

@@ -29,7 +29,7 @@ import enum
 import logging
 from dataclasses import dataclass
 
-from ivr.calls.media import CallRuntime, LiveTurn, MediaTransport, SpeechListener
+from ivr.calls.media import CallRuntime, Heard, LiveTurn, MediaTransport, SpeechListener
 from ivr.calls.playback import DEFAULT_AHEAD, Player, parse_mark
 from ivr.dialplan.vocabulary import Event, KeysPressed, Listen, NoInput
 from ivr.speech.asr import Recognition
@@ -129,15 +129,18 @@ class MediaSession:
             return Ended.GONE
         while True:
             self.turns += 1
-            result = await _TurnRun(self, turn).run()
+            run = _TurnRun(self, turn)
+            result = await run.run()
             if isinstance(result, Ended):
                 return result
-            next_turn = await self.runtime.answer(turn, result)
+            next_turn = await self.runtime.answer(turn, result, run.heard())
             if next_turn is None:
                 return Ended.LOST
             turn = next_turn
 
     async def next_inbound(self, timeout: float | None) -> _Inbound | None:
+        if not self._queue.empty():  # the common case (a frame every 20 ms): no timer task
+            return self._queue.get_nowait()
         try:
             return await asyncio.wait_for(self._queue.get(), timeout)
         except TimeoutError:
@@ -164,7 +167,7 @@ class _TurnRun:
         self.loop = asyncio.get_running_loop()
         self.player = Player(session.transport, turn.turn, turn.prompts, session.ahead)
         self.heard_upto = -1  # index of the last prompt whose mark came back
-        self.interrupted = False
+        self.interrupted: str | None = None  # how the caller cut the prompts, if they did
         self.over_at: float | None = None  # when the caller had heard (or cut) the prompts
         self.listener: SpeechListener | None = None
         self.speech_possible = turn.listen is not None
@@ -174,7 +177,11 @@ class _TurnRun:
 
     @property
     def prompts_over(self) -> bool:
-        return self.interrupted or self.heard_upto >= len(self.turn.prompts) - 1
+        return self.interrupted is not None or self.heard_upto >= len(self.turn.prompts) - 1
+
+    def heard(self) -> Heard:
+        prompts = len(self.turn.prompts)
+        return Heard(prompts, min(self.heard_upto + 1, prompts), self.interrupted)
 
     @property
     def answerable(self) -> bool:
@@ -196,24 +203,25 @@ class _TurnRun:
 
     async def _loop(self) -> Event | Ended:
         while True:
-            if self.prompts_over and self.over_at is None:
-                self.over_at = self.loop.time()
+            self._note_prompts_over()
             if self.turn.listen is None and self.prompts_over:
                 return Ended.FINISHED
             deadline = self._deadline()
             timeout = None if deadline is None else max(0.0, deadline - self.loop.time())
             item = await self.session.next_inbound(timeout)
-            if item is None:
-                result = self._timed_out()
-            elif isinstance(item, _Stop):
+            result: Event | Ended | None = None
+            if isinstance(item, _Stop):
                 return Ended.STOPPED
-            elif isinstance(item, _Audio):
+            if isinstance(item, _Audio):
                 result = await self._on_audio(item.mulaw)
             elif isinstance(item, _Key):
                 result = await self._on_key(item.digit)
-            else:
+            elif isinstance(item, _Mark):
                 self._on_mark(item.name)
-                continue
+            # Caller audio arrives every 20 ms, so the deadline is checked after every item,
+            # not only when the wait for one times out.
+            if result is None:
+                result = self._timed_out()
             if result is not None:
                 return result
 
@@ -223,15 +231,21 @@ class _TurnRun:
             if self.player.sending or self.player.ends_at is None:
                 return self.loop.time() + POLL
             return self.player.ends_at + self.session.mark_grace
-        assert listen is not None
-        assert self.over_at is not None
+        if listen is None or self.over_at is None:
+            return None  # the turn is over (an ending turn heard whole): nothing to time
         if self.keys:
             return self.last_key_at + listen.spec.timeout
         if self.speaking_since is not None:
             return self.speaking_since + SPEECH_SAFETY
         return self.over_at + listen.spec.timeout
 
+    def _note_prompts_over(self) -> None:
+        """Start the listening clock the moment the caller has heard (or cut) the prompts."""
+        if self.prompts_over and self.over_at is None:
+            self.over_at = self.loop.time()
+
     def _timed_out(self) -> Event | None:
+        self._note_prompts_over()
         now = self.loop.time()
         deadline = self._deadline()
         if deadline is None or now < deadline:
@@ -280,6 +294,8 @@ class _TurnRun:
 
     def _on_mark(self, name: str) -> None:
         parsed = parse_mark(name)
+        if self.interrupted is not None:
+            return  # echoed because of our clear: the caller did not hear that audio
         if parsed is None or parsed[0] != self.turn.turn:
             log.debug("mark %r is not one of turn %d: ignored", name, self.turn.turn)
             return
@@ -288,7 +304,7 @@ class _TurnRun:
     async def _barge_in(self, why: str) -> None:
         if self.prompts_over:
             return
-        self.interrupted = True
+        self.interrupted = why
         await self.player.cancel()
         await self.session.transport.clear()
         log.info("turn %d: the caller interrupted the prompt (%s)", self.turn.turn, why)

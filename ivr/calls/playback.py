@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from ivr.calls.media import FRAME_BYTES, SAMPLE_RATE, LivePrompt, MediaTransport
 
 DEFAULT_AHEAD = 1.0
+BURST = 0.1
 
 
 def mark_name(turn: int, index: int) -> str:
@@ -63,7 +64,9 @@ class Player:
             for offset in range(0, len(prompt.audio), FRAME_BYTES):
                 lead = sent - (loop.time() - started)
                 if lead > self._ahead:
-                    await asyncio.sleep(lead - self._ahead)
+                    # Sleep a little past the limit, then send a burst: one wake-up per
+                    # BURST of audio instead of one per 20 ms frame (many calls at once).
+                    await asyncio.sleep(lead - self._ahead + BURST)
                 frame = prompt.audio[offset : offset + FRAME_BYTES]
                 await self._transport.send_audio(frame)
                 sent += len(frame) / SAMPLE_RATE
@@ -72,11 +75,9 @@ class Player:
         self.ends_at = started + sent
 
     async def cancel(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def wait_sent(self) -> None:
-        """Until every frame and mark was handed to the transport (re-raises its errors)."""
-        if self._task is not None:
-            await self._task
+        """Stop sending; a send that already failed (the stream closed) is not raised here:
+        the adapter sees the closed stream and ends the session."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)

@@ -261,9 +261,16 @@ def scenarios(audio: bool, audio_dirs: tuple[Path, ...]) -> None:
 
 
 @click.command()
-def demo() -> None:
+@click.option(
+    "--console",
+    "serve_console",
+    is_flag=True,
+    help="Keep the server running afterwards, with the campaign in the operator console.",
+)
+@click.option("--port", type=int, default=None, help="Port of the server (default: a free one).")
+def demo(serve_console: bool, port: int | None) -> None:
     """A reminder campaign end to end: server, scheduler, simulated phones, offline speech."""
-    if not campaign_demo(Path.cwd()):
+    if not campaign_demo(Path.cwd(), serve_console, port):
         sys.exit(1)
 
 

@@ -145,9 +145,11 @@ class CampaignStateError(ValueError):
 class IdempotencyConflict(ValueError):
     """The idempotency key names a campaign created from another request."""
 
-    def __init__(self, key: str, view: CampaignView) -> None:
+    def __init__(self, key: str, view: CampaignView, why: str | None = None) -> None:
         super().__init__(
-            f"idempotency key {key!r} was used for campaign {view.id} with a different request"
+            f"idempotency key {key!r}: campaign {view.id} {why}"
+            if why
+            else f"idempotency key {key!r} was used for campaign {view.id} with a different request"
         )
         self.view = view
 
@@ -295,6 +297,8 @@ class CampaignService:
             if existing is None:
                 return None
             view = _view(existing, (await tx.campaigns.counts([existing.id]))[existing.id])
+        if existing.state is CampaignState.CREATING:
+            raise IdempotencyConflict(key, view, "is still being created: try again shortly")
         if existing.request_hash != digest:
             raise IdempotencyConflict(key, view)
         return Creation(view, [], False)
@@ -374,30 +378,52 @@ class CampaignService:
             window_start=window.start if window else None,
             window_end=window.end if window else None, idempotency_key=key, request_hash=digest,
         )  # fmt: skip
-        try:
-            async with self.store.transaction() as tx:
-                record, created = await tx.campaigns.create(new)
-                if created:
-                    await self._insert(tx, record.id, resolved, rows)
-                    counts = await tx.campaigns.counts([record.id])
-        except _RowConflict as conflict:
-            return Creation(None, conflict.errors, False)
+        async with self.store.transaction() as tx:
+            record, created = await tx.campaigns.create(new, CampaignState.CREATING)
         if not created:  # the same key was created meanwhile: a replay after all
             replay = await self._replay(key, digest)
             assert replay is not None
             return replay
-        return Creation(_view(record, counts[record.id]), [], True)
+        try:
+            await self._insert(record.id, resolved, rows)
+        except BaseException as exc:
+            # Nothing of it was visible or dialable: take it back whole.
+            async with self.store.transaction() as tx:
+                await tx.campaigns.delete_unstarted(record.id)
+            if isinstance(exc, _RowConflict):
+                return Creation(None, exc.errors, False)
+            raise
+        # Unparked page by page while still invisible (nobody can pause it meanwhile), then
+        # made active in a commit of its own: no transaction holds the writer for long.
+        after: tuple[datetime, str] | None = None
+        while True:
+            async with self.store.transaction() as tx:
+                after = await tx.campaigns.release_held_page(record.id, after, INSERT_BATCH * 4)
+            if after is None:
+                break
+        async with self.store.transaction() as tx:
+            await tx.campaigns.set_state(
+                record.id, CampaignState.ACTIVE, from_states={CampaignState.CREATING}
+            )
+            active = await tx.campaigns.get(record.id)
+            counts = await tx.campaigns.counts([record.id])
+        assert active is not None
+        return Creation(_view(active, counts[record.id]), [], True)
 
     async def _insert(
-        self,
-        tx: Any,
-        campaign_id: str,
-        resolved: list[NewNotification],
-        rows: list[tuple[int, Any]],
+        self, campaign_id: str, resolved: list[NewNotification], rows: list[tuple[int, Any]]
     ) -> None:
+        """Write the notifications parked, a transaction per batch.
+
+        One transaction for 100,000 rows held SQLite's writer lock for 25 s, and every webhook
+        of the calls under way waited for it; between batches they go first.
+        """
         news = [dataclasses.replace(n, campaign_id=campaign_id) for n in resolved]
         for start in range(0, len(news), INSERT_BATCH):
-            created = await tx.notifications.create_many(news[start : start + INSERT_BATCH])
+            async with self.store.transaction() as tx:
+                created = await tx.notifications.create_many(
+                    news[start : start + INSERT_BATCH], parked=True
+                )
             lost = [
                 RowError(
                     rows[start + i][0], "idempotency_key", "already used by another notification"
@@ -406,7 +432,7 @@ class CampaignService:
                 if not ok
             ]
             if lost:
-                raise _RowConflict(lost)  # rolls the whole campaign back
+                raise _RowConflict(lost)
 
     def _resolve_rows(
         self,
@@ -477,7 +503,7 @@ class CampaignService:
     async def get(self, campaign_id: str) -> CampaignView | None:
         async with self.store.read() as tx:
             record = await tx.campaigns.get(campaign_id)
-            if record is None:
+            if record is None or record.state is CampaignState.CREATING:
                 return None
             counts = await tx.campaigns.counts([record.id])
         return _view(record, counts[record.id])
@@ -503,10 +529,14 @@ class CampaignService:
     ) -> CampaignView:
         async with self.store.transaction() as tx:
             moved = await tx.campaigns.set_state(campaign_id, state, from_states=allowed)
-            if moved and state is CampaignState.CANCELLED:
+            if moved and state is CampaignState.PAUSED:
+                await tx.campaigns.hold_pending(campaign_id)
+            elif moved and state is CampaignState.ACTIVE:
+                await tx.campaigns.release_held(campaign_id)
+            elif moved and state is CampaignState.CANCELLED:
                 await tx.campaigns.cancel_pending(campaign_id)
             record = await tx.campaigns.get(campaign_id)
-            if record is None:
+            if record is None or record.state is CampaignState.CREATING:
                 raise CampaignNotFound(campaign_id)
             view = _view(record, (await tx.campaigns.counts([record.id]))[record.id])
         if not moved and record.state is not state:
@@ -525,7 +555,7 @@ class CampaignService:
         """
         async with self.store.read() as tx:
             record = await tx.campaigns.get(campaign_id)
-        if record is None:
+        if record is None or record.state is CampaignState.CREATING:
             raise CampaignNotFound(campaign_id)
         plan = self.plans.plans.get(record.plan_id)
         variables = list(plan.variables) if plan is not None else None

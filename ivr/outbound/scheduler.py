@@ -193,7 +193,7 @@ class Scheduler:
                 await tx.session.rollback()
                 return
         if dial_at is not None and (wait := (dial_at - self.now()).total_seconds()) > 0:
-            await asyncio.sleep(wait)  # the campaign's slot, less than SLOT_HORIZON away
+            await self.sleep(wait)  # the campaign's slot, less than SLOT_HORIZON away
         await self.calls.dial(call)
 
     async def _pace(self) -> None:

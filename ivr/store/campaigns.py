@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, RowMapping, func, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.store.models import (
@@ -34,10 +34,13 @@ _SLOT_ATTEMPTS = 5
 def not_held_by_campaign() -> ColumnElement[bool]:
     """Notifications the scheduler may claim: no campaign, or one that is not paused.
 
-    A cancelled campaign's notifications stay claimable: the scheduler ends each one as
-    cancelled (a retry scheduled by a call that was under way at the cancel included).
+    A paused campaign's pending notifications are out of the claims' index range anyway
+    (``hold_pending``); this catches the few that were leased at the pause or got a retry
+    since. A cancelled campaign's notifications stay claimable: the scheduler ends each one
+    as cancelled (a retry scheduled by a call that was under way at the cancel included).
     """
-    paused = select(CAMPAIGNS.c.id).where(CAMPAIGNS.c.state == CampaignState.PAUSED.value)
+    held = (CampaignState.PAUSED.value, CampaignState.CREATING.value)
+    paused = select(CAMPAIGNS.c.id).where(CAMPAIGNS.c.state.in_(held))
     return or_(NOTIFICATIONS.c.campaign_id.is_(None), NOTIFICATIONS.c.campaign_id.not_in(paused))
 
 
@@ -117,12 +120,14 @@ class CampaignRepository:
         self._session = session
         self._backend = backend
 
-    async def create(self, new: NewCampaign) -> tuple[CampaignRecord, bool]:
+    async def create(
+        self, new: NewCampaign, state: CampaignState = CampaignState.ACTIVE
+    ) -> tuple[CampaignRecord, bool]:
         """The campaign, and False when its idempotency key already existed (no new row)."""
         now = utcnow()
         values = {f.name: getattr(new, f.name) for f in fields(NewCampaign)}
         statement = insert_for(self._backend, CAMPAIGNS).values(
-            id=new_ref(), state=CampaignState.ACTIVE.value, created_at=now, updated_at=now, **values
+            id=new_ref(), state=state.value, created_at=now, updated_at=now, **values
         )
         if new.idempotency_key is not None:
             statement = statement.on_conflict_do_nothing(index_elements=["idempotency_key"])
@@ -145,6 +150,7 @@ class CampaignRepository:
         """Newest first."""
         statement = (
             select(CAMPAIGNS)
+            .where(CAMPAIGNS.c.state != CampaignState.CREATING.value)
             .order_by(CAMPAIGNS.c.created_at.desc(), CAMPAIGNS.c.id.desc())
             .offset(offset)
             .limit(limit)
@@ -152,9 +158,15 @@ class CampaignRepository:
         return [CampaignRecord.of(r) for r in (await self._session.execute(statement)).mappings()]
 
     async def count(self) -> int:
-        return int(
-            (await self._session.execute(select(func.count()).select_from(CAMPAIGNS))).scalar_one()
+        statement = select(func.count()).where(CAMPAIGNS.c.state != CampaignState.CREATING.value)
+        return int((await self._session.execute(statement)).scalar_one())
+
+    async def delete_unstarted(self, campaign_id: str) -> None:
+        """Take back a campaign whose creation failed: its notifications were never dialable."""
+        await self._session.execute(
+            NOTIFICATIONS.delete().where(NOTIFICATIONS.c.campaign_id == campaign_id)
         )
+        await self._session.execute(CAMPAIGNS.delete().where(CAMPAIGNS.c.id == campaign_id))
 
     async def set_state(
         self, campaign_id: str, state: CampaignState, *, from_states: Collection[CampaignState]
@@ -169,6 +181,71 @@ class CampaignRepository:
             .values(state=state.value, updated_at=utcnow())
         )
         return rowcount(await self._session.execute(statement)) == 1
+
+    async def hold_pending(self, campaign_id: str) -> int:
+        """On pause: park the pending notifications' next_attempt_at (see the model)."""
+        statement = (
+            update(NOTIFICATIONS)
+            .where(
+                NOTIFICATIONS.c.campaign_id == campaign_id,
+                NOTIFICATIONS.c.status == NotificationStatus.SCHEDULED.value,
+                NOTIFICATIONS.c.next_attempt_at.is_not(None),
+            )
+            .values(
+                paused_next_attempt_at=NOTIFICATIONS.c.next_attempt_at,
+                next_attempt_at=None,
+                updated_at=utcnow(),
+            )
+        )
+        return rowcount(await self._session.execute(statement))
+
+    async def release_held(self, campaign_id: str) -> int:
+        """On resume: give back what ``hold_pending`` parked.
+
+        A notification that got a time of its own meanwhile (a retry after a call that was
+        under way at the pause) keeps it.
+        """
+        statement = (
+            update(NOTIFICATIONS)
+            .where(
+                NOTIFICATIONS.c.campaign_id == campaign_id,
+                NOTIFICATIONS.c.paused_next_attempt_at.is_not(None),
+            )
+            .values(
+                next_attempt_at=func.coalesce(
+                    NOTIFICATIONS.c.next_attempt_at, NOTIFICATIONS.c.paused_next_attempt_at
+                ),
+                paused_next_attempt_at=None,
+                updated_at=utcnow(),
+            )
+        )
+        return rowcount(await self._session.execute(statement))
+
+    async def release_held_page(
+        self, campaign_id: str, after: tuple[datetime, str] | None, limit: int
+    ) -> tuple[datetime, str] | None:
+        """``release_held`` for the next ``limit`` notifications in creation order; the key
+        to pass as ``after`` for the next page, or None after the last."""
+        n = NOTIFICATIONS.c
+        page = select(n.id, n.created_at).where(n.campaign_id == campaign_id)
+        if after is not None:
+            page = page.where(
+                tuple_(n.created_at, n.id)
+                > tuple_(literal(after[0], n.created_at.type), literal(after[1], n.id.type))
+            )
+        rows = (await self._session.execute(page.order_by(n.created_at, n.id).limit(limit))).all()
+        if not rows:
+            return None
+        statement = (
+            update(NOTIFICATIONS)
+            .where(n.id.in_([row[0] for row in rows]), n.paused_next_attempt_at.is_not(None))
+            .values(
+                next_attempt_at=func.coalesce(n.next_attempt_at, n.paused_next_attempt_at),
+                paused_next_attempt_at=None,
+            )
+        )
+        await self._session.execute(statement)
+        return (rows[-1][1], rows[-1][0]) if len(rows) == limit else None
 
     async def cancel_pending(self, campaign_id: str) -> int:
         """Cancel every notification of the campaign not yet final and not on a call.
@@ -187,6 +264,7 @@ class CampaignRepository:
                 status=NotificationStatus.CANCELLED.value,
                 finished_at=now,
                 next_attempt_at=None,
+                paused_next_attempt_at=None,
                 lease_owner=None,
                 lease_expires_at=None,
                 updated_at=now,
@@ -257,8 +335,12 @@ class CampaignRepository:
         ).where(n.campaign_id == campaign_id)  # fmt: skip
         if after is not None:
             created, last_id = after
+            # A row value, which both databases walk on ix_notifications_campaign_created
+            # from the last row on (the same condition spelled with OR rescanned from the
+            # campaign's first row on every page in SQLite).
             statement = statement.where(
-                or_(n.created_at > created, and_(n.created_at == created, n.id > last_id))
+                tuple_(n.created_at, n.id)
+                > tuple_(literal(created, n.created_at.type), literal(last_id, n.id.type))
             )
         statement = statement.order_by(n.created_at, n.id).limit(limit)
         rows = (await self._session.execute(statement)).mappings().all()

@@ -179,6 +179,7 @@ class NotificationRow:
     next_attempt_at: datetime | None
     created_at: datetime
     finished_at: datetime | None
+    campaign_id: str | None
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,7 @@ class NotificationFilter:
     status: str | None = None
     plan_id: str | None = None
     to_number: str | None = None
+    campaign_id: str | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         n = NOTIFICATIONS.c
@@ -194,6 +196,7 @@ class NotificationFilter:
             (n.status, self.status),
             (n.plan_id, self.plan_id),
             (n.to_number, self.to_number),
+            (n.campaign_id, self.campaign_id),
         ):
             if value:
                 found.append(column == value)
@@ -211,7 +214,7 @@ async def notification_page(
     n = NOTIFICATIONS.c
     statement = select(
         n.id, n.to_number, n.variables, n.plan_id, n.category, n.status, n.outcome, n.attempts,
-        n.attempts_max, n.next_attempt_at, n.created_at, n.finished_at,
+        n.attempts_max, n.next_attempt_at, n.created_at, n.finished_at, n.campaign_id,
     ).where(*where.conditions())  # fmt: skip
     rows, newer, older = await _keyset_page(
         tx, statement, NOTIFICATIONS, before=before, after=after, limit=limit
@@ -231,6 +234,7 @@ async def notification_page(
                 next_attempt_at=r["next_attempt_at"],
                 created_at=r["created_at"],
                 finished_at=r["finished_at"],
+                campaign_id=r["campaign_id"],
             )
             for r in rows
         ],

@@ -174,13 +174,10 @@ class Base(DeclarativeBase):
 
 class Call(Base):
     __tablename__ = "calls"
-    # The reports' answer rate: a covering index of calls by creation time (migration 0005).
     __table_args__ = (
-        Index(
-            "ix_calls_report", "created_at", "direction", "plan_id", "status", "answered_by",
-            "answered_at", "notification_id",
-        ),
-    )  # fmt: skip
+        # The console's live calls: those not yet final, by status and creation time (0008).
+        Index("ix_calls_status_created", "status", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
     # Null until the provider answers the create request (outbound) with its CallSid.
@@ -223,12 +220,8 @@ class CallEvent(Base):
 
 class SmsMessage(Base):
     __tablename__ = "sms_messages"
-    # reconcile's "recorded, never sent" query (see migration 0003); the reports' SMS fallbacks
-    # by creation time (0005)
-    __table_args__ = (
-        Index("ix_sms_messages_status_created", "status", "created_at"),
-        Index("ix_sms_messages_report", "created_at", "direction", "status", "notification_id"),
-    )
+    # reconcile's "recorded, never sent" query (see migration 0003)
+    __table_args__ = (Index("ix_sms_messages_status_created", "status", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -280,8 +273,13 @@ FINAL_NOTIFICATION_STATUSES = frozenset(
 
 
 class CampaignState(StrEnum):
-    """What is stored; a campaign is shown ``done`` once every notification of it has ended."""
+    """What is stored; a campaign is shown ``done`` once every notification of it has ended.
 
+    ``creating``: its notifications are being written, batch by batch; nobody sees it (lists,
+    get) and nothing of it is dialed until it turns ``active``.
+    """
+
+    CREATING = "creating"
     ACTIVE = "active"
     PAUSED = "paused"
     CANCELLED = "cancelled"
@@ -319,8 +317,12 @@ class Notification(Base):
         Index("ix_notifications_status_next", "status", "next_attempt_at"),
         # A campaign's progress (counts by status and by outcome) is read from this index alone.
         Index("ix_notifications_campaign_progress", "campaign_id", "status", "outcome"),
-        # The reports read finished notifications by day from this index alone (0005).
-        Index("ix_notifications_report", "finished_at", "plan_id", "outcome", "status", "attempts"),
+        # A campaign's notifications in creation order, page by page (export, console) (0006).
+        Index("ix_notifications_campaign_created", "campaign_id", "created_at", "id"),
+        # The console's notification lists, newest first, whole or by one filter (0008).
+        Index("ix_notifications_created", "created_at", "id"),
+        Index("ix_notifications_status_created", "status", "created_at", "id"),
+        Index("ix_notifications_plan_created", "plan_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
@@ -352,6 +354,9 @@ class Notification(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None]
     campaign_id: Mapped[str | None] = mapped_column(ForeignKey("campaigns.id"))
+    # While its campaign is paused, next_attempt_at is kept here and the column is null, so
+    # the claims' index range (status, next_attempt_at) never walks a paused campaign (0006).
+    paused_next_attempt_at: Mapped[datetime | None]
 
 
 class Contact(Base):
@@ -390,6 +395,52 @@ class WebhookDelivery(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class ReportNotificationDay(Base):
+    """Notifications finished per UTC day, plan, campaign ('' for none) and result.
+
+    Written only by database triggers (ivr/store/report_rollups.py, migration 0007)."""
+
+    __tablename__ = "report_notification_days"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    plan_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
+    result: Mapped[str] = mapped_column(String(64), primary_key=True)
+    finished: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer)
+    called: Mapped[int] = mapped_column(Integer)
+
+
+class ReportCallDay(Base):
+    """Outbound calls of notifications that ended, per UTC day placed, plan and campaign.
+
+    Written only by database triggers (ivr/store/report_rollups.py, migration 0007)."""
+
+    __tablename__ = "report_call_days"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    plan_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
+    ended: Mapped[int] = mapped_column(Integer)
+    answered: Mapped[int] = mapped_column(Integer)
+    by_person: Mapped[int] = mapped_column(Integer)
+
+
+class ReportSmsDay(Base):
+    """Fallback SMS per UTC day created, plan and campaign; delivered and failed as they are now.
+
+    Written only by database triggers (ivr/store/report_rollups.py, migration 0007)."""
+
+    __tablename__ = "report_sms_days"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    plan_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(REF_LENGTH), primary_key=True)
+    sent: Mapped[int] = mapped_column(Integer)
+    delivered: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+
+
 # The repositories run Core statements on these tables and turn the rows (RETURNING for writes)
 # into frozen records: no identity map to go stale after a conditional UPDATE, and a webhook
 # transaction on SQLite took 2.0 ms instead of 4.4 ms through the ORM unit of work.
@@ -401,3 +452,6 @@ NOTIFICATIONS = cast(Table, Notification.__table__)
 CAMPAIGNS = cast(Table, Campaign.__table__)
 CONTACTS = cast(Table, Contact.__table__)
 WEBHOOK_DELIVERIES = cast(Table, WebhookDelivery.__table__)
+REPORT_NOTIFICATION_DAYS = cast(Table, ReportNotificationDay.__table__)
+REPORT_CALL_DAYS = cast(Table, ReportCallDay.__table__)
+REPORT_SMS_DAYS = cast(Table, ReportSmsDay.__table__)

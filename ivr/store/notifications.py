@@ -128,11 +128,15 @@ class NotificationRepository:
     async def get_by_idempotency_key(self, key: str) -> NotificationRecord | None:
         return await self._one(NOTIFICATIONS.c.idempotency_key == key)
 
-    async def create_many(self, news: Sequence[NewNotification]) -> list[bool]:
+    async def create_many(
+        self, news: Sequence[NewNotification], *, parked: bool = False
+    ) -> list[bool]:
         """Insert several notifications in one statement (a CSV import's batch).
 
         Per item, False when its idempotency key already existed, in the table or earlier in
         ``news``: that item added no row. Nothing is read back, so a batch costs one round trip.
+        ``parked``: their next_attempt_at is kept in paused_next_attempt_at (a campaign being
+        created, see CampaignRepository.release_held).
         """
         if not news:
             return []
@@ -155,6 +159,9 @@ class NotificationRepository:
                     "updated_at": created_at,
                 }
             )
+            if parked:
+                rows[-1]["paused_next_attempt_at"] = rows[-1]["next_attempt_at"]
+                rows[-1]["next_attempt_at"] = None
         statement = (
             insert_for(self._backend, NOTIFICATIONS)
             .on_conflict_do_nothing(index_elements=["idempotency_key"])

@@ -1,8 +1,8 @@
 """Read-only queries behind the console's reports: outcomes per day, plan and campaign.
 
-Everything is counted by the database (GROUP BY over the covering indexes of migration 0005),
-so a report over 100,000 notifications reads index entries, never the wide rows with their
-variables. Nothing here writes.
+Notifications and calls are read from the daily totals that database triggers keep
+(ivr/store/report_rollups.py, migration 0007): a month's report reads a few hundred rows,
+whatever the number of notifications. So are the fallback SMS. Nothing here writes.
 
 What the numbers mean (the reports page says the same):
 - a notification counts on the day it *finished* (UTC), with its outcome, or its final status
@@ -23,17 +23,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ivr.store.models import (
-    CALLS,
-    FINAL_CALL_STATUSES,
-    NOTIFICATIONS,
-    SMS_MESSAGES,
-    Base,
-    Direction,
-    SmsStatus,
+    CAMPAIGNS,
+    REPORT_CALL_DAYS,
+    REPORT_NOTIFICATION_DAYS,
+    REPORT_SMS_DAYS,
 )
 
 MAX_PERIOD_DAYS = 366
@@ -47,9 +44,6 @@ OUTCOME_ORDER = (
     "confirmed", "cancelled", "reschedule", "opted_out", "voicemail", "incomplete", "no_answer",
     "unreached", "sms_sent", "skipped", CANCELLED_BEFORE_CALL, "failed",
 )  # fmt: skip
-SMS_DELIVERED = (SmsStatus.DELIVERED.value,)
-SMS_FAILED = (SmsStatus.UNDELIVERED.value, SmsStatus.FAILED.value, SmsStatus.CANCELED.value)
-_FINAL_CALLS = [s.value for s in FINAL_CALL_STATUSES]
 
 
 @dataclass(frozen=True)
@@ -180,13 +174,6 @@ class ReportQueries:
         self._session = session
         self._backend = backend
 
-    def _day(self, column: Any) -> ColumnElement[str]:
-        """``YYYY-MM-DD`` of a timestamp, in UTC, computed by the database."""
-        if self._backend == "postgresql":
-            return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-        # SQLite keeps UTC timestamps as "YYYY-MM-DD HH:MM:SS.ffffff" text (see UTCDateTime).
-        return func.substr(column, 1, 10)
-
     async def report(self, period: Period, where: ReportFilter | None = None) -> Report:
         where = where or ReportFilter()
         total, by_day, by_plan, by_campaign = await self._notifications(period, where)
@@ -204,75 +191,61 @@ class ReportQueries:
 
     async def campaign_names(self, ids: Iterable[str]) -> dict[str, str]:
         """The names of the campaigns ``ids`` (those that exist)."""
-        table = Base.metadata.tables.get("campaigns")
         wanted = sorted(set(ids))
-        if table is None or not wanted:
+        if not wanted:
             return {}
-        statement = select(table.c.id, table.c.name).where(table.c.id.in_(wanted))
+        statement = select(CAMPAIGNS.c.id, CAMPAIGNS.c.name).where(CAMPAIGNS.c.id.in_(wanted))
         return {str(row.id): str(row.name) for row in await self._session.execute(statement)}
 
     async def _notifications(
         self, period: Period, where: ReportFilter
     ) -> tuple[Tally, dict[date, Tally], dict[str, Tally], dict[str | None, Tally]]:
-        """One range scan of the finished-at index, grouped by day, plan, campaign, result."""
-        n = NOTIFICATIONS.c
-        day = self._day(n.finished_at).label("day")
-        campaign = _campaign_column().label("campaign")
-        statement = (
-            select(
-                day,
-                n.plan_id,
-                campaign,
-                n.outcome,
-                n.status,
-                func.count().label("count"),
-                func.coalesce(func.sum(n.attempts), 0).label("attempts"),
-                func.coalesce(func.sum(case((n.attempts > 0, 1), else_=0)), 0).label("called"),
+        """The period's daily totals (report_rollups.py) summed by day, plan and campaign.
+
+        Summed by the database, one GROUP BY each: a month holds a few thousand total rows,
+        and their sums per day, plan or campaign a few hundred.
+        """
+        r = REPORT_NOTIFICATION_DAYS.c
+        by: dict[str, dict[Any, Tally]] = {}
+        for key in (r.day, r.plan_id, r.campaign_id):
+            statement = (
+                select(
+                    key, r.result, func.sum(r.finished), func.sum(r.attempts), func.sum(r.called)
+                )
+                .where(r.day >= period.since.isoformat(), r.day <= period.until.isoformat())
+                .group_by(key, r.result)
             )
-            .where(n.finished_at >= period.start, n.finished_at < period.end)
-            .group_by(day, n.plan_id, campaign, n.outcome, n.status)
-        )
-        statement = _narrow(statement, where)
+            if where.plan_id is not None:
+                statement = statement.where(r.plan_id == where.plan_id)
+            if where.campaign_id is not None:
+                statement = statement.where(r.campaign_id == where.campaign_id)
+            tallies: dict[Any, Tally] = defaultdict(Tally)
+            for row in await self._session.execute(statement):
+                tallies[row[0]].add(str(row[1]), int(row[2]), int(row[3]), int(row[4]))
+            by[key.name] = tallies
         total = Tally()
-        by_day: dict[date, Tally] = defaultdict(Tally)
-        by_plan: dict[str, Tally] = defaultdict(Tally)
-        by_campaign: dict[str | None, Tally] = defaultdict(Tally)
-        for row in await self._session.execute(statement):
-            counts = (result_of(row.outcome, row.status), row.count, row.attempts, row.called)
-            for tally in (
-                total,
-                by_day[date.fromisoformat(row.day)],
-                by_plan[row.plan_id],
-                by_campaign[row.campaign],
-            ):
-                tally.add(*counts)
-        return total, by_day, by_plan, by_campaign
+        for tally in by["plan_id"].values():
+            for outcome, count in tally.outcomes.items():
+                total.add(outcome, count, 0, 0)
+            total.attempts += tally.attempts
+            total.called += tally.called
+        by_day = {date.fromisoformat(day): tally for day, tally in by["day"].items()}
+        by_campaign = {(cid or None): tally for cid, tally in by["campaign_id"].items()}
+        return total, by_day, dict(by["plan_id"]), by_campaign
 
     async def _calls(
         self, period: Period, where: ReportFilter
     ) -> tuple[CallTally, dict[str, CallTally]]:
-        c = CALLS.c
-        answered = and_(c.status.in_(_FINAL_CALLS), c.answered_at.is_not(None))
-        person = and_(answered, func.coalesce(c.answered_by, "human") == "human")
+        r = REPORT_CALL_DAYS.c
         statement = (
-            select(
-                c.plan_id,
-                func.coalesce(func.sum(case((c.status.in_(_FINAL_CALLS), 1), else_=0)), 0),
-                func.coalesce(func.sum(case((answered, 1), else_=0)), 0),
-                func.coalesce(func.sum(case((person, 1), else_=0)), 0),
-            )
-            .where(
-                c.created_at >= period.start,
-                c.created_at < period.end,
-                c.direction == Direction.OUTBOUND.value,
-                c.notification_id.is_not(None),
-            )
-            .group_by(c.plan_id)
+            select(r.plan_id, func.sum(r.ended), func.sum(r.answered), func.sum(r.by_person))
+            .where(r.day >= period.since.isoformat(), r.day <= period.until.isoformat())
+            .group_by(r.plan_id)
         )
         if where.plan_id is not None:
-            statement = statement.where(c.plan_id == where.plan_id)
+            statement = statement.where(r.plan_id == where.plan_id)
         if where.campaign_id is not None:
-            statement = statement.where(c.notification_id.in_(_campaign_ids(where.campaign_id)))
+            statement = statement.where(r.campaign_id == where.campaign_id)
         by_plan = {
             str(row[0]): CallTally(int(row[1]), int(row[2]), int(row[3]))
             for row in (await self._session.execute(statement)).all()
@@ -285,42 +258,15 @@ class ReportQueries:
         return total, dict(sorted(by_plan.items()))
 
     async def _sms(self, period: Period, where: ReportFilter) -> SmsTally:
-        s = SMS_MESSAGES.c
-        statement = (
-            select(s.status, func.count())
-            .where(
-                s.created_at >= period.start,
-                s.created_at < period.end,
-                s.notification_id.is_not(None),
-                s.direction == Direction.OUTBOUND.value,
-            )
-            .group_by(s.status)
-        )
-        if where.plan_id is not None or where.campaign_id is not None:
-            ids = select(NOTIFICATIONS.c.id)
-            statement = statement.where(s.notification_id.in_(_narrow(ids, where)))
-        counts = {str(row[0]): int(row[1]) for row in await self._session.execute(statement)}
-        return SmsTally(
-            sent=sum(counts.values()),
-            delivered=sum(counts.get(status, 0) for status in SMS_DELIVERED),
-            failed=sum(counts.get(status, 0) for status in SMS_FAILED),
-        )
-
-
-def _campaign_column() -> ColumnElement[Any]:
-    # notifications.campaign_id arrives with migration 0004; until then every notification
-    # is outside any campaign.
-    column = NOTIFICATIONS.c.get("campaign_id")
-    return column if column is not None else literal(None)
-
-
-def _campaign_ids(campaign_id: str) -> Select[tuple[str]]:
-    return select(NOTIFICATIONS.c.id).where(_campaign_column() == campaign_id)
-
-
-def _narrow(statement: Select[Any], where: ReportFilter) -> Select[Any]:
-    if where.plan_id is not None:
-        statement = statement.where(NOTIFICATIONS.c.plan_id == where.plan_id)
-    if where.campaign_id is not None:
-        statement = statement.where(_campaign_column() == where.campaign_id)
-    return statement
+        r = REPORT_SMS_DAYS.c
+        statement = select(
+            func.coalesce(func.sum(r.sent), 0),
+            func.coalesce(func.sum(r.delivered), 0),
+            func.coalesce(func.sum(r.failed), 0),
+        ).where(r.day >= period.since.isoformat(), r.day <= period.until.isoformat())
+        if where.plan_id is not None:
+            statement = statement.where(r.plan_id == where.plan_id)
+        if where.campaign_id is not None:
+            statement = statement.where(r.campaign_id == where.campaign_id)
+        row = (await self._session.execute(statement)).one()
+        return SmsTally(sent=int(row[0]), delivered=int(row[1]), failed=int(row[2]))

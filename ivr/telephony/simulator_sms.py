@@ -101,7 +101,15 @@ class SmsCenter:
         }
         if message.error_code is not None:
             params["ErrorCode"] = str(message.error_code)
-        await self.client.send("sms-status", "POST", message.status_callback, params, message.sid)
+        exchange, _ = await self.client.send(
+            "sms-status", "POST", message.status_callback, params, message.sid
+        )
+        # As for a call's status callback, Twilio logs anything but a 2xx as error 11200.
+        if exchange.status is None or not 200 <= exchange.status < 300:
+            answer = exchange.error or f"HTTP {exchange.status}"
+            message.errors.append(
+                f"11200 HTTP retrieval failure: {message.status} callback answered {answer}"
+            )
 
     async def receive(self, from_: str, to: str, body: str, sms_url: str, method: str) -> list[str]:
         """Send an inbound SMS to the application; returns its ``<Message>`` reply texts."""

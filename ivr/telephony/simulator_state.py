@@ -285,6 +285,8 @@ class MessageRecord:
     created: datetime = field(default_factory=utcnow)
     sent: datetime | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    # Debugger alerts, as Twilio logs them: a status callback answered other than 2xx (11200).
+    errors: list[str] = field(default_factory=list)
 
     def uri(self) -> str:
         return f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{self.sid}.json"

@@ -132,6 +132,16 @@ async def json_body(request: web.Request, *, optional: bool = False) -> Any:
             web.HTTPUnsupportedMediaType,
             f"the body is {request.content_type}: send it as application/json",
         )
+    return json_document(raw)
+
+
+def json_document(raw: bytes) -> Any:
+    """``raw`` (a body known to be non-empty JSON) parsed; a 400 naming why it cannot be.
+
+    Not UTF-8 (RFC 8259 allows nothing else), malformed, nested too deeply, an integer over
+    Python's 4300 digits, or a number JSON has not (NaN, Infinity, 1e999): each was a 500
+    from ``json.loads`` or answered with invalid JSON.
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -140,12 +150,32 @@ async def json_body(request: web.Request, *, optional: bool = False) -> Any:
             f"the body is not UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}",
         ) from exc
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+        document = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except RecursionError:
         raise _json_error(web.HTTPBadRequest, "the body is nested too deeply") from None
     except ValueError as exc:
         # JSONDecodeError, or an integer over Python's 4300 digits, or what the parsers refuse.
         raise _json_error(web.HTTPBadRequest, f"the body is not valid JSON: {exc}") from exc
+    if _holds_nul(document):
+        # PostgreSQL stores no NUL in text or JSONB: refused here, not a 500 at the commit.
+        raise _json_error(web.HTTPBadRequest, "the body holds a NUL character (\\u0000)")
+    return document
+
+
+def _holds_nul(document: Any) -> bool:
+    """Whether a string (key or value) anywhere in the parsed ``document`` holds NUL."""
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 def _no_constant(name: str) -> Any:
@@ -171,14 +201,19 @@ async def parse_body(request: web.Request, model: type[Model], *, optional: bool
     A document that is not an object (an array, a string, a number, null) is a malformed
     body, a 400 like malformed JSON: it has no fields to name.
     """
-    document = await json_body(request, optional=optional)
-    if not isinstance(document, dict):
-        kind = _JSON_KINDS.get(type(document), "a number")
-        raise _json_error(web.HTTPBadRequest, f"the body is {kind}: send a JSON object")
+    document = json_object(await json_body(request, optional=optional))
     try:
         return model.model_validate(document)
     except ValidationError as exc:
         raise request_error(exc) from exc
+
+
+def json_object(document: Any) -> dict[str, Any]:
+    """``document`` if it is a JSON object, else a 400 naming what it is instead."""
+    if not isinstance(document, dict):
+        kind = _JSON_KINDS.get(type(document), "a number")
+        raise _json_error(web.HTTPBadRequest, f"the body is {kind}: send a JSON object")
+    return document
 
 
 def lenient_e164(raw: str, field: str) -> str:

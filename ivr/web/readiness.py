@@ -30,6 +30,7 @@ from aiohttp import web
 from ivr.dialplan.schema import Plan
 from ivr.dialplan.variables import coerce_value
 from ivr.dialplan.vocabulary import Listen
+from ivr.speech import vad
 from ivr.speech.prompts import known_prompts
 from ivr.speech.tts import TtsService
 from ivr.speech.warmup import PromptJob, render_prompts
@@ -82,6 +83,7 @@ class Readiness:
         await asyncio.gather(
             self._step("prompts", self._prompts(services, renderers or prompt_workers())),
             self._step("recognition", _recognition(services)),
+            self._step("voice activity", warm_voice_activity(services)),
         )
         for awaitable in self._also:
             await awaitable
@@ -168,6 +170,13 @@ async def _recognition(services: Services) -> str:
         return "nothing to warm up"
     done = await recognizer.warm_up(plan_listens(list(services.plans.plans.values())))
     return "; ".join(done) or "no language with a recognizer"
+
+
+async def warm_voice_activity(services: Services) -> str:
+    """Live calls' detector, loaded off the loop (Silero's first ONNX session takes ~1 s)."""
+    if services.settings.twilio_media != "stream":
+        return "not needed (IVR_TWILIO_MEDIA=record)"
+    return f"{await vad.warm_up(services.settings.vad)} detector loaded"
 
 
 READINESS = web.AppKey("readiness", Readiness)

@@ -78,6 +78,8 @@ async def verify_twilio_signature(request: web.Request, handler: Handler) -> web
     if other := foreign_account(form, services.settings.twilio_account_sid):
         log.warning("rejected %s: AccountSid %s is not this server's account", request.path, other)
         raise web.HTTPForbidden(text="AccountSid: not this server's account")
+    if problem := _nul_problem(form):
+        raise web.HTTPBadRequest(text=problem)
     request[FORM] = form
     return await handler(request)
 
@@ -98,6 +100,15 @@ async def _read_form(
         return await request.post()
     except (UnicodeDecodeError, LookupError) as exc:
         raise web.HTTPBadRequest(text=f"the form cannot be decoded: {exc}") from None
+
+
+def _nul_problem(form: MultiDictProxy[str | bytes | bytearray | web.FileField]) -> str | None:
+    """Twilio sends no NUL, and PostgreSQL stores none: such a field is refused before anything
+    is written (it was a 500 at the commit on PostgreSQL)."""
+    for name, value in form.items():
+        if "\x00" in name or (isinstance(value, str) and "\x00" in value):
+            return f"{name[:40]!r}: holds a NUL character"
+    return None
 
 
 def _form(request: web.Request) -> MultiDictProxy[str]:
@@ -246,6 +257,14 @@ async def incoming_sms(request: web.Request) -> web.Response:
     return await _handle(request, work)
 
 
+# Twilio statuses the store does not keep (SmsStatus): a message read (WhatsApp, RCS) was
+# delivered; one partially delivered (some segments lost) arrived, with a note. They were a 500.
+_STORED_AS: dict[str, tuple[str, str | None]] = {
+    "read": ("delivered", None),
+    "partially_delivered": ("delivered", "partially delivered"),
+}
+
+
 async def sms_status(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
 
@@ -258,7 +277,8 @@ async def sms_status(request: web.Request) -> web.Response:
                     raise WebhookError("MessageSid", f"{hook.message_sid} is not message {ref}")
                 log.info("status of unknown message %s (%s) ignored", ref, hook.message_sid)
             error = f"error {hook.error_code}" if hook.error_code else None
-            await tx.sms.update_status(hook.status, sid=hook.message_sid, error=error)
+            status, note = _STORED_AS.get(hook.status, (hook.status, None))
+            await tx.sms.update_status(status, sid=hook.message_sid, error=error or note)
         return ""
 
     await _handle(request, work)

@@ -317,8 +317,10 @@ def browser(
     screenshots: Path,
 ) -> Iterator[Browser]:
     """A signed-out browser on ``console`` (no cookies from an earlier test)."""
-    chromium.delete_all_cookies()
+    # Cookies belong to the host, not the port: every test's server is 127.0.0.1, so all of
+    # them are cleared (delete_all_cookies only clears the current page's).
     chromium.get("about:blank")
+    chromium.execute_cdp_cmd("Network.clearBrowserCookies", {})
     chromium.get_log("browser")  # drop what earlier tests logged
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
     result = Browser(chromium, console.url, screenshots / name)
@@ -326,7 +328,7 @@ def browser(
     yield result
     # Leave the page before the server stops, so no EventSource reconnects to a dead port.
     chromium.get("about:blank")
-    chromium.delete_all_cookies()
+    chromium.execute_cdp_cmd("Network.clearBrowserCookies", {})
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ivr.outbound.requests import NotificationRequest
@@ -58,3 +59,16 @@ def wait_done(console: ConsoleServer, ref: str, timeout: float = 90) -> dict[str
 
 def confirms_by_voice(words: str = "yes") -> Persona:
     return Persona.person(Turn(say=words))
+
+
+def wait_until(console: ConsoleServer, check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Poll ``check`` on the server's loop until it holds (the pages are rendered once: wait
+    for the fact before opening the page that shows it)."""
+
+    async def poll() -> None:
+        deadline = time.monotonic() + 60
+        while not await check():
+            assert time.monotonic() < deadline, f"not within 60 s: {what}"
+            await asyncio.sleep(0.2)
+
+    console.run(poll(), 70)

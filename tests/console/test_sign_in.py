@@ -90,6 +90,16 @@ def test_a_change_without_the_csrf_token_is_refused(
 ) -> None:
     session = {"ivr_console": signed_in.driver.get_cookie("ivr_console")["value"]}
     csrf = signed_in.find("body").get_attribute("data-csrf")
+    for path in ("/console/campaigns/any/pause", "/console/campaigns", "/console/contacts"):
+        status, _, body = console.run(_fetch(console.url + path, "POST", session, data={}))
+        assert status == 403, path
+        assert "CSRF" in body
+    # A token sent by another session does not count either.
+    other = {"ivr_console": session["ivr_console"][:-2] + "xx"}
+    status, _, _ = console.run(
+        _fetch(console.url + "/console/sign-out", "POST", other, data={"csrf": csrf})
+    )
+    assert status == 303  # a forged cookie is no session: off to the sign-in form, not done
     url = console.url + "/console/sign-out"
     status, _, body = console.run(_fetch(url, "POST", session, data={}))
     assert status == 403

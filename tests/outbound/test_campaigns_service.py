@@ -3,9 +3,14 @@ with hostile cells, pause/resume/cancel, progress and the export."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import dataclasses
 import io
+import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -207,12 +212,13 @@ async def test_pause_resume_cancel(service: CampaignService) -> None:
         "p", "appointment_reminder", rows("+12025550101", "+12025550102")
     )
     assert view is not None
+    now = datetime.now(UTC) + timedelta(days=1)  # both are due by then
     assert (await service.pause(view.id)).state == "paused"
     assert (await service.pause(view.id)).state == "paused"  # again: no change, no error
-    async with service.store.read() as tx:
-        now = (await tx.notifications.page())[0].next_attempt_at
-        assert now is not None
-        # A paused campaign's notifications are not claimed, however due.
+    async with service.store.transaction() as tx:
+        # A paused campaign's notifications are not claimed, however due: also one that got
+        # a time of its own while paused (a retry), which only the claim's filter holds back.
+        await tx.session.execute(update(NOTIFICATIONS).values(next_attempt_at=datetime.now(UTC)))
         assert await tx.notifications.claim_due("w", now, 10, 30) == []
     assert (await service.resume(view.id)).state == "active"
     async with service.store.transaction() as tx:
@@ -266,3 +272,107 @@ async def test_export_is_one_safe_row_per_notification(service: CampaignService)
     ]
     with pytest.raises(CampaignNotFound):
         [piece async for piece in service.export_csv("nope")]
+
+
+async def test_export_pages_through_every_row_in_file_order(
+    service: CampaignService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ivr.outbound.campaigns.EXPORT_PAGE", 2)
+    people = [f"+1202555011{i}" for i in range(5)]
+    view, _ = await service.create("paged", "appointment_reminder", rows(*people))
+    assert view is not None
+    pieces = [piece async for piece in service.export_csv(view.id)]
+    assert len(pieces) == 3
+    _, *lines = list(csv.reader(io.StringIO("".join(pieces))))
+    assert [line[1] for line in lines] == ["'" + number for number in people]
+
+
+async def test_a_pause_parks_next_attempt_at_and_resume_gives_it_back(
+    service: CampaignService,
+) -> None:
+    later = "2031-01-05T10:00:00+00:00"
+    people = [
+        {"to": "+12025550101", "variables": VARS},
+        {"to": "+12025550102", "variables": VARS, "not_before": later},
+    ]
+    view, _ = await service.create("parked", "appointment_reminder", people)
+    assert view is not None
+
+    async def times() -> dict[str, tuple[object, object]]:
+        statement = select(
+            NOTIFICATIONS.c.to_number,
+            NOTIFICATIONS.c.next_attempt_at,
+            NOTIFICATIONS.c.paused_next_attempt_at,
+        )
+        async with service.store.read() as tx:
+            return {r[0]: (r[1], r[2]) for r in await tx.session.execute(statement)}
+
+    before = await times()
+    await service.pause(view.id)
+    # The claims' index range (status, next_attempt_at) does not reach them any more.
+    assert await times() == {n: (None, next_at) for n, (next_at, _) in before.items()}
+    # A retry scheduled while paused (a call under way at the pause) keeps its own time.
+    retry = datetime(2031, 2, 1, tzinfo=UTC)
+    async with service.store.transaction() as tx:
+        await tx.session.execute(
+            update(NOTIFICATIONS)
+            .where(NOTIFICATIONS.c.to_number == "+12025550101")
+            .values(next_attempt_at=retry)
+        )
+    await service.resume(view.id)
+    assert await times() == {
+        "+12025550101": (retry, None),
+        "+12025550102": (before["+12025550102"][0], None),
+    }
+
+
+class _KeyTakenMeanwhile(CampaignService):
+    """Someone creates a notification with a row's idempotency key between the check and
+    the insert (the race, made to happen every time)."""
+
+    def _resolve_rows(self, *args: Any, **kwargs: Any) -> Any:
+        resolved, errors = super()._resolve_rows(*args, **kwargs)
+        taken = resolved[-1]
+        # Its own thread and loop: this runs in a worker thread of the service's loop.
+        other = threading.Thread(target=asyncio.run, args=(self._take(taken),))
+        other.start()
+        other.join()
+        return resolved, errors
+
+    async def _take(self, new: Any) -> None:
+        async with Store.open(self.store.url) as other, other.transaction() as tx:
+            await tx.notifications.create(dataclasses.replace(new, to_number="+12025550199"))
+
+
+async def test_a_row_key_taken_during_creation_takes_the_campaign_back(
+    store: Store,  # noqa: F811
+    shipped_plans: PlanSet,
+    settings: Settings,
+) -> None:
+    service = _KeyTakenMeanwhile(store, shipped_plans, settings)
+    keyed = [
+        {"to": f"+1202555010{i}", "variables": VARS, "idempotency_key": f"k{i}"} for i in range(3)
+    ]
+    view, errors = await service.create("raced", "appointment_reminder", keyed)
+    assert view is None
+    assert [(e.row, e.field) for e in errors] == [(3, "idempotency_key")]
+    assert await service.list() == []
+    async with store.read() as tx:
+        left = (await tx.session.execute(select(NOTIFICATIONS.c.to_number))).scalars().all()
+        campaigns = (await tx.session.execute(select(CAMPAIGNS.c.id))).all()
+    assert (left, campaigns) == (["+12025550199"], [])
+
+
+async def test_written_and_unparked_in_batches(
+    service: CampaignService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ivr.outbound.campaigns.INSERT_BATCH", 1)  # unparked 4 at a time
+    people = [f"+1202555012{i}" for i in range(5)]
+    view, _ = await service.create("batches", "appointment_reminder", rows(*people))
+    assert view is not None
+    assert (view.state, view.progress.total) == ("active", 5)
+    async with service.store.transaction() as tx:
+        statement = select(NOTIFICATIONS.c.paused_next_attempt_at)
+        assert set((await tx.session.execute(statement)).scalars()) == {None}
+        soon = datetime.now(UTC) + timedelta(minutes=1)
+        assert len(await tx.notifications.claim_due("w", soon, 10, 30)) == 5

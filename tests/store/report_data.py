@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ivr.store import Transaction
-from ivr.store.models import CALLS, NOTIFICATIONS, SMS_MESSAGES
+from ivr.store.models import CALLS, CAMPAIGNS, NOTIFICATIONS, SMS_MESSAGES
 
 PLAN_A = "appointment_reminder"
 PLAN_B = "delivery_notice"
@@ -129,9 +129,30 @@ SMS_ROWS = [
 ]
 
 
-async def insert_report_data(tx: Transaction, **notification_extra: dict[str, Any]) -> None:
-    """The rows above; ``notification_extra`` maps an id to more columns (a campaign_id)."""
-    rows = [{**row, **notification_extra.get(row["id"], {})} for row in NOTIFICATIONS_ROWS]
+# Two campaigns (one with markup in its name, as an operator may type it); the rest of the
+# notifications belong to none. Spring: n-a1, n-a2 (confirmed), n-b1 (cancelled) finished, and
+# the calls c-1..c-7 and messages s-1, s-5 are theirs. Autumn: n-a4 (opted out).
+SPRING = "camp-spring"
+AUTUMN = "camp-autumn"
+SPRING_NAME = "<script>alert(1)</script> Spring"
+CAMPAIGN_OF = {"n-a1": SPRING, "n-a2": SPRING, "n-b1": SPRING, "n-a4": AUTUMN}
+
+
+def campaign_row(ref: str, name: str) -> dict[str, Any]:
+    return {
+        "id": ref, "name": name, "plan_id": PLAN_A, "state": "done", "calls_per_second": None,
+        "window_start": None, "window_end": None, "idempotency_key": None,
+        "request_hash": None, "next_dial_at": None, "created_at": at(1, 0),
+        "updated_at": at(1, 0),
+    }  # fmt: skip
+
+
+async def insert_report_data(tx: Transaction) -> None:
+    """The rows above."""
+    await tx.session.execute(
+        CAMPAIGNS.insert(), [campaign_row(SPRING, SPRING_NAME), campaign_row(AUTUMN, "Autumn")]
+    )
+    rows = [{**row, "campaign_id": CAMPAIGN_OF.get(row["id"])} for row in NOTIFICATIONS_ROWS]
     await tx.session.execute(NOTIFICATIONS.insert(), rows)
     await tx.session.execute(CALLS.insert(), CALLS_ROWS)
     await tx.session.execute(SMS_MESSAGES.insert(), SMS_ROWS)

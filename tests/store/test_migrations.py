@@ -25,6 +25,9 @@ TABLES = {
     "opt_outs",
     "notifications",
     "contacts",
+    "report_notification_days",
+    "report_call_days",
+    "report_sms_days",
     "webhook_deliveries",
     "campaigns",
 }
@@ -43,7 +46,7 @@ async def test_upgrade_from_empty_reaches_head_and_matches_the_models(
     empty_database_url: URL | str,
 ) -> None:
     assert await database_revision(empty_database_url) is None
-    assert await upgrade_database(empty_database_url) == head_revision() == "0005"
+    assert await upgrade_database(empty_database_url) == head_revision() == "0008"
     engine = create_engine(empty_database_url)
     try:
         async with engine.connect() as connection:
@@ -96,7 +99,7 @@ async def test_autogenerate_finds_nothing_to_add(tmp_path: Path) -> None:
     script = await autogenerate_revision("nothing", "9999", directory=tmp_path)
     assert script.parent == tmp_path
     revision = runpy.run_path(str(script))
-    assert (revision["revision"], revision["down_revision"]) == ("9999", "0005")
+    assert (revision["revision"], revision["down_revision"]) == ("9999", "0008")
     functions = {
         node.name: node.body
         for node in ast.parse(script.read_text()).body

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
-from ivr.store import ALL_CATEGORIES, OptOutSource, Store
+from ivr.store import (
+    ALL_CATEGORIES,
+    CallStatus,
+    Direction,
+    NewNotification,
+    NotificationStatus,
+    OptOutSource,
+    SmsStatus,
+    Store,
+)
 from ivr.store.contact_queries import ContactSearch
 from ivr.store.report_queries import CANCELLED_BEFORE_CALL, Period, ReportFilter
-from tests.store.report_data import PLAN_A, PLAN_B, insert_report_data
+from tests.store.report_data import (
+    AUTUMN,
+    PLAN_A,
+    PLAN_B,
+    SPRING,
+    SPRING_NAME,
+    insert_report_data,
+)
 
 PERIOD = Period(date(2026, 11, 1), date(2026, 11, 3))
 
@@ -58,9 +74,6 @@ async def test_outcomes_and_rates_per_plan(reported: Store) -> None:
     assert (a.finished, a.reached, a.confirmed) == (5, 3, 2)
     assert (b.finished, b.reached, b.confirmed) == (3, 2, 1)
     assert b.confirmation_rate == pytest.approx(1 / 2)
-    # No campaign yet: every notification is outside one.
-    assert list(report.by_campaign) == [None]
-    assert report.by_campaign[None].finished == 8
 
 
 async def test_answer_rate_counts_ended_outbound_attempts(reported: Store) -> None:
@@ -86,6 +99,22 @@ async def test_a_plan_filter_narrows_every_number(reported: Store) -> None:
     assert list(report.by_plan) == [PLAN_B]
     assert (report.calls.ended, report.calls.answered) == (2, 1)
     assert (report.sms.sent, report.sms.failed) == (1, 1)
+
+
+async def test_outcomes_per_campaign_and_a_campaign_filter(reported: Store) -> None:
+    async with reported.read() as tx:
+        report = await tx.reports.report(PERIOD)
+        spring = await tx.reports.report(PERIOD, ReportFilter(campaign_id=SPRING))
+        names = await tx.reports.campaign_names([SPRING, AUTUMN, "nope"])
+    assert report.by_campaign[SPRING].outcomes == {"confirmed": 2, "cancelled": 1}
+    assert report.by_campaign[AUTUMN].outcomes == {"opted_out": 1}
+    assert report.by_campaign[None].finished == 4
+    assert names == {SPRING: SPRING_NAME, AUTUMN: "Autumn"}
+    assert spring.total.finished == 3
+    assert (spring.total.confirmed, spring.total.attempts) == (2, 4)
+    # Calls and messages count through their notification's campaign.
+    assert (spring.calls.ended, spring.calls.answered) == (6, 3)
+    assert (spring.sms.sent, spring.sms.delivered, spring.sms.failed) == (2, 1, 1)
 
 
 async def test_one_day_period_and_bad_periods() -> None:
@@ -172,3 +201,55 @@ async def test_recent_notifications_of_a_number_newest_first(reported: Store) ->
     async with reported.read() as tx:
         recent = await tx.contact_lists.recent_notifications("+12025550123", limit=3)
     assert [n.id for n in recent] == ["n-x2", "n-b3", "n-b2"]
+
+
+async def test_the_daily_totals_follow_notifications_and_calls_as_they_end(store: Store) -> None:
+    """Through the repositories, as the scheduler and the webhooks write: counted once, when
+    the notification finishes and when its call reaches a final status, and not again."""
+    today = Period.last_days(1, datetime.now(UTC).date())
+    new = NewNotification(
+        to_number="+12025550123", plan_id=PLAN_A, category="transactional", variables={},
+        attempts_max=2, retry_after=[600.0], next_attempt_at=datetime.now(UTC),
+    )  # fmt: skip
+    async with store.transaction() as tx:
+        notification, _ = await tx.notifications.create(new)
+        call = await tx.calls.create(
+            direction=Direction.OUTBOUND, plan_id=PLAN_A, plan_hash="a" * 16,
+            from_number="+12025550100", to_number=new.to_number, session_json="{}",
+            notification_id=notification.id,
+        )  # fmt: skip
+        await tx.notifications.change(notification.id, None, attempts=1)
+    async with store.read() as tx:
+        before = await tx.reports.report(today)
+    assert (before.total.finished, before.calls.ended) == (0, 0)
+    async with store.transaction() as tx:
+        await tx.calls.update_status(CallStatus.IN_PROGRESS, ref=call.id, answered_by="human")
+        await tx.calls.update_status(CallStatus.COMPLETED, ref=call.id)
+        await tx.calls.update_status(CallStatus.COMPLETED, ref=call.id)  # a repeated callback
+        await tx.notifications.finish(notification.id, NotificationStatus.DONE, outcome="confirmed")
+        await tx.notifications.finish(notification.id, NotificationStatus.DONE, outcome="cancelled")
+    async with store.read() as tx:
+        after = await tx.reports.report(today)
+    assert after.total.outcomes == {"confirmed": 1}
+    assert (after.total.attempts, after.total.called) == (1, 1)
+    assert (after.calls.ended, after.calls.answered, after.calls.by_person) == (1, 1, 1)
+
+
+async def test_the_sms_totals_follow_delivery_reports(store: Store) -> None:
+    today = Period.last_days(1, datetime.now(UTC).date())
+    async with store.transaction() as tx:
+        await insert_report_data(tx)
+        sms = await tx.sms.create(
+            direction=Direction.OUTBOUND, from_number="+12025550100", to_number="+12025550123",
+            body="Hi", notification_id="n-b2", status=SmsStatus.SCHEDULED,
+        )  # fmt: skip
+    for status, expected in (
+        (SmsStatus.SENT, (1, 0, 0)),
+        (SmsStatus.DELIVERED, (1, 1, 0)),
+        (SmsStatus.UNDELIVERED, (1, 1, 0)),  # a final status is not replaced
+    ):
+        async with store.transaction() as tx:
+            await tx.sms.update_status(status, ref=sms.id)
+        async with store.read() as tx:
+            report = await tx.reports.report(today, ReportFilter(plan_id=PLAN_B))
+        assert (report.sms.sent, report.sms.delivered, report.sms.failed) == expected

@@ -114,3 +114,23 @@ async def test_a_status_callback_answered_with_an_error_is_a_debugger_alert(
         PERSON, ROBOT, Persona(), ivr.url("/voice"), status_callback=ivr.url("/status")
     )
     assert answered.errors == []
+
+
+async def test_an_sms_status_callback_answered_with_an_error_is_a_debugger_alert(
+    rest: RestClient, simulator: Simulator, ivr: FakeIvr
+) -> None:
+    ivr.statuses["/sms-status"] = 500
+    fields = {"To": PERSON, "From": ROBOT, "Body": "Hi", "StatusCallback": ivr.url("/sms-status")}
+    status, body = await rest.post("Messages.json", fields)
+    assert status == 201
+    await simulator.wait_idle()
+    message = simulator.messages[body["sid"]]
+    assert message.status == "delivered"  # the answer changes nothing at the carrier
+    assert message.errors == [
+        f"11200 HTTP retrieval failure: {step} callback answered HTTP 500"
+        for step in ("queued", "sent", "delivered")
+    ]
+    del ivr.statuses["/sms-status"]
+    status, body = await rest.post("Messages.json", fields)
+    await simulator.wait_idle()
+    assert simulator.messages[body["sid"]].errors == []

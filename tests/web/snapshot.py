@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from typing import Any
 
 from sqlalchemy import select
@@ -20,3 +22,14 @@ async def snapshot(store: Store) -> Snapshot:
             rows = (await connection.execute(select(table))).all()
             tables[table.name] = sorted((tuple(row) for row in rows), key=repr)
     return tables
+
+
+def sqlite_snapshot(path: str) -> Snapshot:
+    """``snapshot`` of a SQLite file read with the stdlib driver: the same rows, read in a
+    tenth of a millisecond instead of a few (a property test takes hundreds of them)."""
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+        tables: Snapshot = {}
+        for table in Base.metadata.sorted_tables:
+            rows = connection.execute(f'SELECT * FROM "{table.name}"').fetchall()
+            tables[table.name] = sorted(rows, key=repr)
+        return tables

@@ -35,6 +35,7 @@ class Heard:
     and, from this side, ("echo", name) when a mark came back."""
 
     log: list[tuple[str, Any]] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # loop time of each entry (benches)
 
     def kinds(self) -> list[str]:
         return [kind for kind, _ in self.log]
@@ -57,8 +58,11 @@ def connect_of(twiml: str) -> tuple[str, str, dict[str, str]]:
 class StreamCall:
     """One ``<Connect><Stream>`` of a call, as Twilio would run it."""
 
-    def __init__(self, http: aiohttp.ClientSession, twiml: str, call_sid: str) -> None:
+    def __init__(
+        self, http: aiohttp.ClientSession, twiml: str, call_sid: str, *, echo_marks: bool = True
+    ) -> None:
         self.http = http
+        self.echo_marks = echo_marks  # False: a provider that never answers marks
         self.call_sid = call_sid
         self.url, self.action, self.parameters = connect_of(twiml)
         self.stream_sid = "MZ" + call_sid[2:]
@@ -68,6 +72,9 @@ class StreamCall:
         self._sequence = 0
         self._chunk = 0
         self._speech: asyncio.Queue[bytes] = asyncio.Queue()
+        # Loop times at which the first and the last frame of queued speech went out.
+        self.speech_started: float | None = None
+        self.speech_ended: float | None = None
         self._playing_until = 0.0
         self._pending: list[tuple[float, str]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -142,13 +149,20 @@ class StreamCall:
     async def say(self, pcm16_8k: bytes) -> None:
         """Queue speech (8 kHz 16-bit PCM) on the microphone, followed by silence."""
         mulaw = audioop.lin2ulaw(pcm16_8k, 2)
+        self.speech_started = self.speech_ended = None
         for offset in range(0, len(mulaw), FRAME):
             await self._speech.put(mulaw[offset : offset + FRAME].ljust(FRAME, b"\xff"))
 
     async def _microphone(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            frame = SILENCE if self._speech.empty() else self._speech.get_nowait()
+            if self._speech.empty():
+                frame = SILENCE
+            else:
+                frame = self._speech.get_nowait()
+                now = loop.time()
+                self.speech_started = self.speech_started or now
+                self.speech_ended = now + 0.02
             self._chunk += 1
             await self._send_numbered(
                 "media",
@@ -179,6 +193,9 @@ class StreamCall:
                 self._playing_until = max(self._playing_until, now) + len(audio) / 8000
                 await self._record("media", audio)
             elif event == "mark":
+                if not self.echo_marks:
+                    await self._record("mark", frame["mark"]["name"])
+                    continue
                 self._pending.append((max(self._playing_until, now), frame["mark"]["name"]))
                 await self._record("mark", frame["mark"]["name"])
             elif event == "clear":
@@ -208,6 +225,7 @@ class StreamCall:
 
     async def _record(self, kind: str, value: Any) -> None:
         self.heard.log.append((kind, value))
+        self.heard.times.append(asyncio.get_running_loop().time())
         async with self.changed:
             self.changed.notify_all()
 

@@ -9,7 +9,7 @@ grammar. No assertion is about how fast anything happened.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,19 @@ states:
     say: Thank you.
     hangup: true
 """
+
+
+@pytest.fixture(autouse=True)
+def no_session_failures(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """A session that fails closes its stream and the call resumes: tests would still pass,
+    so every failure logged by the stream route fails the test instead."""
+    yield
+    failures = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("ivr.") and r.levelname == "ERROR"
+    ]
+    assert not failures
 
 
 @pytest.fixture
@@ -143,6 +156,14 @@ async def stored(server: Server, call_sid: str = CALL_SID) -> Session:
     return Session.from_json(record.session_json)
 
 
+async def live_heard(server: Server, call_sid: str = CALL_SID) -> list[dict[str, Any]]:
+    """The ``live_heard`` entries of the call's event log: how each turn's prompts went."""
+    async with server.store.read() as tx:
+        record = await tx.calls.get_by_sid(call_sid)
+        assert record is not None
+        return [e.data for e in await tx.events.list(record.id) if e.kind == "live_heard"]
+
+
 def played(seconds: float, after: int = 0) -> Any:
     """Predicate: at least ``seconds`` of audio arrived after log entry ``after``."""
     return lambda heard: sum(len(v) for k, v in heard.log[after:] if k == "media") >= 8000 * seconds
@@ -214,6 +235,8 @@ async def test_menu_answered_by_voice_while_it_plays(server: Server) -> None:
     assert ("echo", "t1p0") not in heard.log[:cleared]
     session = await stored(server)
     assert session.state == "ask_number"
+    assert (await live_heard(server))[0] == {
+        "turn": 1, "prompts": 1, "heard": 0, "barge_in": "speech"}  # fmt: skip
     await call.hang_up()
 
 
@@ -287,6 +310,9 @@ async def test_a_notice_with_barge_in_false_is_heard_whole(server: Server) -> No
     await call.wait_closed()
     heard = call.heard
     assert index(heard, "clear") > index(heard, "echo", "t1p0")
+    # The notice was heard whole, the menu after it was cut by the key.
+    assert (await live_heard(server))[0] == {
+        "turn": 1, "prompts": 2, "heard": 1, "barge_in": "key"}  # fmt: skip
     assert ("mark", "t2p0") in heard.log  # goodbye, then the stream ends
     doc = await after_stream(server, call)
     assert [child.tag for child in doc] == ["Hangup"]
@@ -424,3 +450,59 @@ async def test_digits_end_on_a_pause_between_keys(server: Server) -> None:
     assert session.variables["pin"] == "4207"
     assert session.ended
     await call.close()
+
+
+async def test_marks_that_never_come_back_do_not_stall_the_call(server: Server) -> None:
+    twiml = await webhook(server, server.url + "/twilio/voice", voice_form(NOTICE_LINE))
+    call = StreamCall(server.http, twiml, CALL_SID, echo_marks=False)
+    await call.open()
+    # No echo ever: once the audio's expected end plus a grace has passed the prompts count as
+    # heard, the listening timeout runs, and the silence gets the menu again (turn 2).
+    await call.wait(has("mark", "t2p0"), timeout=90)
+    assert call.echoes() == 0
+    assert (await stored(server)).retries == 1
+    await call.hang_up()
+
+
+async def test_a_transfer_closes_the_stream_and_the_action_url_dials(server: Server) -> None:
+    call = await answer(server)
+    await call.wait(played(0.5))
+    await call.press("0")  # operator
+    await call.wait_closed()  # "Connecting you now. Please hold." heard, then the stream ends
+    assert call.heard.log[-1] == ("echo", "t2p0")
+    doc = await after_stream(server, call)
+    assert [(child.tag, child.text) for child in doc] == [("Dial", "+12025550123")]
+    # A repeated delivery of the action URL answers the same.
+    again = await after_stream(server, call)
+    assert ET.tostring(again) == ET.tostring(doc)
+    await call.close()
+
+
+async def test_a_peer_that_only_sends_garbage_is_closed_and_the_call_resumes(
+    server: Server,
+) -> None:
+    call = await answer(server)
+    await call.wait(played(0.2))
+    for _ in range(60):
+        await call.send_raw("{not json")
+    await call.wait_closed(timeout=20)
+    doc = await after_stream(server, call)
+    assert [child.tag for child in doc] == ["Connect"]  # the stored turn goes on
+    await call.close()
+
+
+def test_stream_urls_and_signed_call_references() -> None:
+    from ivr.web.live_calls import sign_call_ref, stream_url, verify_call_ref
+
+    assert stream_url("https://ivr.example") == "wss://ivr.example/twilio/stream"
+    assert (
+        stream_url("https://ivr.example:8443/voice/")
+        == "wss://ivr.example:8443/voice/twilio/stream"
+    )
+    secret = b"k" * 32
+    signed = sign_call_ref(secret, "abc")
+    assert verify_call_ref(secret, signed) == "abc"
+    assert verify_call_ref(b"other" * 8, signed) is None
+    assert verify_call_ref(secret, "abd" + signed[3:]) is None
+    assert verify_call_ref(secret, "abc") is None
+    assert verify_call_ref(secret, "") is None

@@ -8,6 +8,8 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import aiohttp
 import pytest
@@ -19,7 +21,8 @@ from ivr.config import Settings
 from ivr.dialplan.session import Session
 from ivr.speech.asr import shutdown_pools
 from ivr.web.app import create_app
-from ivr.web.readiness import READINESS, startup_prompts
+from ivr.web.readiness import READINESS, startup_prompts, warm_voice_activity
+from ivr.web.services import Services
 from ivr.web.turn_audio import first_prompts
 from tests.conftest import DIALPLANS
 from tests.telephony.fake_twilio_api import ACCOUNT, TOKEN, FakeTwilioApi
@@ -81,6 +84,7 @@ async def test_readyz_is_503_until_the_warm_up_is_done_then_everything_is_warm(
     assert isinstance(steps, dict)
     assert "pocketsphinx:en-us" in steps["recognition"]
     assert "vosk:" in steps["recognition"]  # the Korean model from PyPI loaded
+    assert steps["voice activity"] == "not needed (IVR_TWILIO_MEDIA=record)"
     services = server.calls.s
     assert services.prompts.service.worker_pid is not None
     jobs = startup_prompts(services)
@@ -204,3 +208,12 @@ async def test_the_prompt_after_a_lookup_is_rendered_before_the_webhook_answers(
         async with http.get(plays[0]) as audio:
             assert audio.status == 200
     assert re.search(r"turn=\d+", action(doc, "Gather"))
+
+
+@pytest.mark.parametrize("kind", ["silero", "webrtc"])
+async def test_streamed_calls_warm_their_voice_activity_detector(tmp_path: Path, kind: str) -> None:
+    settings = settings_for(tmp_path, "http://127.0.0.1:9", "http://127.0.0.1:9")
+    stream = settings.model_copy(update={"twilio_media": "stream", "vad": kind})
+    said = await warm_voice_activity(cast(Services, SimpleNamespace(settings=stream)))
+    assert said.startswith(f"{kind}:")  # the detector and its setting, e.g. silero:0.5
+    assert said.endswith(" detector loaded")

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
+from aiohttp.test_utils import unused_port
+from pytest_aiohttp import AiohttpServer
+
+from ivr.config import Settings
 from ivr.store import Direction
+from ivr.telephony.simulator import Persona
 from ivr.telephony.twilio import SIGNATURE_HEADER, sign
+from ivr.web.app import SIMULATOR, AppParts, create_app
+from ivr.web.twilio_routes import CALLS
+from ivr.web.urls import opaque
+from tests.conftest import DIALPLANS
 from tests.telephony.fake_twilio_api import ACCOUNT, TOKEN
-from tests.web.conftest import SHOP_LINE, Server
+from tests.web.conftest import CALLER, SHOP_LINE, Server
 from tests.web.snapshot import snapshot
 from tests.web.test_twilio_webhooks import CALL_SID, twiml, voice_form
 
@@ -82,6 +92,16 @@ async def test_a_turn_from_the_future_is_refused(server: Server) -> None:
     ahead = await server.post(gather.replace("turn=1", "turn=9"), keys)
     assert ahead.status == 400
     assert (await server.post(f"/twilio/no-input?call={ref}&turn=2", keys)).status == 400
+    recording = {**keys, "RecordingUrl": "https://api.twilio.com/rec/RE1", "RecordingSid": "RE1"}
+    assert (await server.post(f"/twilio/record?call={ref}&turn=2", recording)).status == 400
+    wait = f"recording={opaque('https://api.twilio.com/rec/RE1')}&sid=RE1&waits=1"
+    waiting = await server.post(f"/twilio/recognizing?call={ref}&turn=2&{wait}", keys)
+    assert waiting.status == 400
+    assert "ahead of call" in await waiting.text()
+    other = await server.post(
+        f"/twilio/recognizing?call={ref}&turn=1&{wait}", {**keys, "CallSid": OTHER_CALL}
+    )
+    assert other.status == 400
     assert await snapshot(server.store) == before
     assert (await server.post(gather, keys)).status == 200  # the real turn still works
 
@@ -158,6 +178,19 @@ async def test_a_form_that_cannot_be_decoded_is_a_400(server: Server) -> None:
     assert (await server.post(gather, keys)).status == 200  # the same keys, as a form
 
 
+async def test_a_signed_field_holding_nul_is_a_400(server: Server) -> None:
+    """PostgreSQL stores no NUL: refused before anything is written, signature checked first."""
+    _, gather = await started_call(server)
+    before = await snapshot(server.store)
+    keys = {"CallSid": CALL_SID, "AccountSid": ACCOUNT, "Digits": "1\x00"}
+    answer = await server.post(gather, keys)
+    assert answer.status == 400
+    assert "'Digits': holds a NUL character" in await answer.text()
+    unsigned = await server.http.post(server.url + gather, data=keys)
+    assert unsigned.status == 403
+    assert await snapshot(server.store) == before
+
+
 async def test_every_webhook_refuses_another_account_and_json(server: Server) -> None:
     """Not only the call webhooks: /twilio/sms and /twilio/sms-status too."""
     sms = {"MessageSid": "SM" + "5" * 32, "From": "+12025550142", "To": SHOP_LINE, "Body": "STOP"}
@@ -209,3 +242,60 @@ async def test_a_value_with_a_trailing_newline_is_refused(server: Server) -> Non
     assert (await server.post(gather, keys)).status == 400
     assert await snapshot(server.store) == before
     assert ref
+
+
+async def test_a_declined_call_leaves_no_debugger_alert(
+    tmp_path: Path, aiohttp_server: AiohttpServer
+) -> None:
+    """End to end with the simulator, which logs error 11200 as Twilio's debugger would."""
+    port = unused_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = Settings(
+        provider="simulator",
+        public_url=url,
+        database_url=f"sqlite:///{tmp_path}/ivr.db",
+        dialplans=DIALPLANS,
+        audio_dir=tmp_path / "audio",
+        var_dir=tmp_path / "var",
+    )
+    parts = AppParts(background=False, warm_up=False, recognizer=None)
+    server = await aiohttp_server(create_app(settings, url, parts), port=port)
+    simulator = server.app[SIMULATOR]
+    events = {"initiated", "ringing", "answered", "completed"}
+    call = await simulator.incoming_call(
+        CALLER,
+        "+12025550199",  # no plan answers it
+        Persona(),
+        f"{url}/twilio/voice",
+        status_callback=f"{url}/twilio/status",
+        status_callback_events=events,
+    )
+    assert call.status == "completed"
+    assert [entry.kind for entry in call.entries("say", "hangup")] == ["say", "hangup"]
+    assert call.status_callbacks_sent >= 2
+    assert call.errors == []
+    assert all(rows == [] for rows in (await snapshot(server.app[CALLS].s.store)).values())
+
+
+async def test_a_read_or_partially_delivered_report_counts_as_delivered(server: Server) -> None:
+    """Twilio's "read" (WhatsApp, RCS) and "partially_delivered" were a 500 (no such stored
+    status). A read message was delivered; a partial delivery is delivered with a note."""
+    sids = ["SM" + "8" * 32, "SM" + "9" * 32]
+    async with server.store.transaction() as tx:
+        for sid in sids:
+            await tx.sms.create(
+                direction=Direction.OUTBOUND,
+                from_number=SHOP_LINE,
+                to_number="+12025550142",
+                body="Hi",
+                provider_sid=sid,
+            )
+    for sid, status in zip(sids, ("read", "partially_delivered"), strict=True):
+        report = {"MessageSid": sid, "AccountSid": ACCOUNT, "MessageStatus": status}
+        assert (await server.post("/twilio/sms-status", report)).status == 204
+    async with server.store.read() as tx:
+        read, partial = [await tx.sms.get_by_sid(sid) for sid in sids]
+    assert read is not None
+    assert partial is not None
+    assert (read.status, read.error) == ("delivered", None)
+    assert (partial.status, partial.error) == ("delivered", "partially delivered")

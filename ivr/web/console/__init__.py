@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ivr.web.console import auth, live, pages_calls, pages_campaigns, pages_notifications
+from ivr.web.console import auth, live
 from ivr.web.console.render import STATIC_DIR, security_headers
 
 # A CSV campaign upload may be far larger than an API request (the app-wide limit).
@@ -40,6 +40,17 @@ async def bare_prefix(request: web.Request) -> web.StreamResponse:  # noqa: ARG0
 
 
 def setup_console(app: web.Application) -> None:
+    # The pages reach the app's parts through ivr.web.app, which imports this package: they
+    # are imported here, once ivr.web.app is loaded, so either may be imported first.
+    from ivr.web.console import (
+        pages_calls,
+        pages_campaigns,
+        pages_contacts,
+        pages_notifications,
+        pages_plans,
+        pages_reports,
+    )
+
     console = web.Application(
         middlewares=[security_headers, larger_uploads, auth.require_sign_in],
     )
@@ -47,7 +58,14 @@ def setup_console(app: web.Application) -> None:
     live.install(console)
     console.add_routes(auth.routes())
     console.add_routes([web.get("/", home)])
-    for module in (pages_campaigns, pages_calls, pages_notifications):
+    for module in (
+        pages_campaigns,
+        pages_calls,
+        pages_notifications,
+        pages_reports,
+        pages_plans,
+        pages_contacts,
+    ):
         console.add_routes(module.routes())
     console.router.add_static("/static", STATIC_DIR, append_version=False)
     app.add_subapp("/console", console)

@@ -24,6 +24,7 @@ from ivr.speech.tts import TtsError
 from ivr.store import CallRecord, NotificationRecord, NotificationStatus, SmsRecord
 from ivr.store import WebhookDeliveryRecord as Delivery
 from ivr.store.console_queries import NotificationFilter, notification_page, person_name
+from ivr.web import app as web_app
 from ivr.web.console.render import render
 from ivr.web.console.transcript import Entry, prompt_events, timeline
 from ivr.web.services import SERVICES
@@ -31,6 +32,7 @@ from ivr.web.signing import signed_path
 from ivr.web.urls import audio_path
 
 PAGE_SIZE = 50
+CAMPAIGN_CHOICES = 50  # the newest campaigns offered as a filter (a link may name any other)
 STATUSES = [s.value for s in NotificationStatus]
 
 
@@ -40,14 +42,22 @@ def _bad_request(message: str) -> web.HTTPBadRequest:
 
 def _filters(request: web.Request) -> tuple[NotificationFilter, dict[str, str]]:
     """The list's filters from the query; 400 naming an unknown status."""
-    args = {k: v.strip() for k, v in request.query.items() if k in ("status", "plan", "to")}
+    args = {
+        k: v.strip() for k, v in request.query.items() if k in ("status", "plan", "to", "campaign")
+    }
     status = args.get("status") or None
     if status is not None and status not in STATUSES:
         raise _bad_request(f"unknown status {status!r}: one of {', '.join(STATUSES)}")
     to = args.get("to") or None
     if to is not None and not to.startswith("+"):
         to = "+" + to.lstrip()  # a "+" typed in a query string arrives as a space
-    return NotificationFilter(status=status, plan_id=args.get("plan") or None, to_number=to), args
+    where = NotificationFilter(
+        status=status,
+        plan_id=args.get("plan") or None,
+        to_number=to,
+        campaign_id=args.get("campaign") or None,
+    )
+    return where, args
 
 
 async def index(request: web.Request) -> web.StreamResponse:
@@ -57,6 +67,11 @@ async def index(request: web.Request) -> web.StreamResponse:
     services = request.config_dict[SERVICES]
     async with services.store.read() as tx:
         page = await notification_page(tx, where, before=before, after=after, limit=PAGE_SIZE)
+    campaigns = request.config_dict[web_app.OUTBOUND].campaigns
+    choices = {c.id: c.name for c in await campaigns.list(limit=CAMPAIGN_CHOICES)}
+    if where.campaign_id and where.campaign_id not in choices:
+        chosen = await campaigns.get(where.campaign_id)
+        choices[where.campaign_id] = chosen.name if chosen else where.campaign_id
     return render(
         request,
         "notifications.html",
@@ -64,6 +79,7 @@ async def index(request: web.Request) -> web.StreamResponse:
         args=args,
         statuses=STATUSES,
         plans=sorted(services.plans.plans),
+        campaigns=choices,
     )
 
 
@@ -86,6 +102,11 @@ async def detail(request: web.Request) -> web.StreamResponse:
         events = {call.id: await tx.events.list(call.id) for call in calls}
         messages = list(await tx.sms.list_for(notification_id=ref))
         deliveries: list[Delivery] = list(await tx.webhooks.for_notification(ref))
+    campaign = None
+    if notification.campaign_id:
+        campaign = await request.config_dict[web_app.OUTBOUND].campaigns.get(
+            notification.campaign_id
+        )
     attempts = [
         Attempt(i, call, timeline(events[call.id]), [m for m in messages if m.call_id == call.id])
         for i, call in enumerate(calls, start=1)
@@ -94,6 +115,7 @@ async def detail(request: web.Request) -> web.StreamResponse:
         request,
         "notification.html",
         n=notification,
+        campaign=campaign,
         name=person_name(notification.variables),
         variables=sorted(notification.variables.items()),
         attempts=attempts,

@@ -10,7 +10,14 @@ import pytest
 
 from ivr.store.models import NOTIFICATIONS
 from tests.console.pages.conftest import ConsoleClient, text_of
-from tests.store.report_data import PLAN_A, PLAN_B, insert_report_data, notification_row
+from tests.store.report_data import (
+    PLAN_A,
+    PLAN_B,
+    SPRING,
+    SPRING_NAME,
+    insert_report_data,
+    notification_row,
+)
 
 PERIOD = "since=2026-11-01&until=2026-11-03"
 
@@ -42,7 +49,10 @@ async def test_the_json_report_has_the_known_numbers(reported: ConsoleClient) ->
     }
     assert doc["by_day"]["2026-11-03"]["finished"] == 0
     assert doc["by_plan"][PLAN_B]["calls"]["ended"] == 2
-    assert doc["by_campaign"] == [{"id": None, "name": None, **doc["total"]}]
+    campaigns = {c["id"]: c for c in doc["by_campaign"]}
+    assert campaigns[SPRING]["name"] == SPRING_NAME
+    assert campaigns[SPRING]["outcomes"] == {"confirmed": 2, "cancelled": 1}
+    assert campaigns[None]["finished"] == 4
 
     narrowed = await (
         await reported.http.get(f"/console/reports.json?{PERIOD}&plan={PLAN_B}")
@@ -74,6 +84,25 @@ async def test_the_page_shows_the_rates_tables_and_the_chart_data(reported: Cons
     script = await reported.http.get("/console/static/vendor/chartjs/chart.umd.min.js")
     assert script.status == 200
     assert "Chart.js v4" in (await script.text())[:200]
+
+
+async def test_campaigns_are_listed_by_name_as_text_and_narrow_the_report(
+    reported: ConsoleClient,
+) -> None:
+    html = await reported.page(f"/console/reports?{PERIOD}")
+    assert SPRING_NAME not in html
+    row = re.search(rf'<tr data-campaign="{SPRING}">(.*?)</tr>', html, re.S)
+    assert row is not None
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Spring" in row.group(1)
+    assert text_of(row.group(1)).startswith(f"{SPRING_NAME} 3 3 2 66.7 %")
+    order = re.findall(r'<tr data-campaign="([^"]*)">', html)
+    assert order == [SPRING, "camp-autumn", ""]  # most finished first, "no campaign" last
+    html = await reported.page(f"/console/reports?{PERIOD}&campaign={SPRING}")
+    assert SPRING_NAME not in html
+    text = text_of(html)
+    assert f"Campaign {SPRING_NAME} only" in text
+    assert "3 notifications finished" in text
+    assert "3 of 6 calls answered" in text
 
 
 async def test_presets_and_the_default_period(console_client: ConsoleClient) -> None:

@@ -8,7 +8,7 @@
   var colors = {
     confirmed: "#1f8a4c", cancelled: "#c53030", reschedule: "#b7791f", opted_out: "#805ad5",
     voicemail: "#2b6cb0", incomplete: "#a0aec0", no_answer: "#718096", unreached: "#4a5568",
-    sms_sent: "#dd6b20", skipped: "#d69e2e", cancelled_before_call: "#e53e3e", failed: "#9b2c2c",
+    sms_sent: "#dd6b20", skipped: "#d69e2e", cancelled_before_call: "#ed64a6", failed: "#9b2c2c",
   };
   var spare = ["#319795", "#d53f8c", "#3182ce", "#38a169", "#ed8936", "#667eea"];
   (data.datasets || []).forEach(function (set, n) {
