@@ -30,7 +30,10 @@ from ivr.store.db import normalize_database_url, sqlite_file
 from ivr.telephony.provider import Provider
 from ivr.telephony.simulator import Simulator
 from ivr.telephony.twilio import TwilioRestClient
-from ivr.web import api_routes, audio_routes, twilio_routes, twilio_stream
+from ivr.telephony.twilio import routes as twilio_routes
+from ivr.telephony.twilio import stream as twilio_stream
+from ivr.telephony.twilio.routes import CALLS
+from ivr.web import api_routes, audio_routes
 from ivr.web.calls import CallService
 from ivr.web.console import setup_console
 from ivr.web.live_calls import LiveCalls
@@ -38,7 +41,6 @@ from ivr.web.readiness import READINESS, Readiness, readyz
 from ivr.web.recognition import OfflineRecognizer
 from ivr.web.services import SERVICES, Services, SpeechRecognizer, plan_hashes
 from ivr.web.signing import load_secret_key
-from ivr.web.twilio_routes import CALLS
 
 log = logging.getLogger(__name__)
 

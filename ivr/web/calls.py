@@ -42,18 +42,18 @@ from ivr.store import (
     Transaction,
 )
 from ivr.telephony.provider import AmbiguousCreate, ProviderError
-from ivr.telephony.twiml import (
+from ivr.telephony.twilio.twiml import (
     needs_more_digits,
     render,
     render_more_digits,
     render_say_hangup,
     render_wait,
 )
+from ivr.telephony.twilio.urls import CallUrls, call_url, opaque
 from ivr.web.recognition import PendingRecognitions
 from ivr.web.services import Services
 from ivr.web.turn_audio import TurnAudio, render_first_prompts
 from ivr.web.turns import Turn, run_turn
-from ivr.web.urls import CallUrls, call_url, opaque
 
 log = logging.getLogger(__name__)
 

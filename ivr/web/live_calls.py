@@ -34,12 +34,12 @@ from ivr.speech.audio import AudioFormat, pcm16_to_mulaw, read_wav, resample
 from ivr.speech.live import LiveListener
 from ivr.speech.vad import make_vad
 from ivr.store import CallRecord
-from ivr.telephony.twiml import render_after_prompts, render_connect
+from ivr.telephony.twilio.routes import STREAM_PATH
+from ivr.telephony.twilio.twiml import render_after_prompts, render_connect
+from ivr.telephony.twilio.urls import call_url
 from ivr.web.calls import GONE, CallService, UnknownCall, _Replay
 from ivr.web.turn_audio import FAILURES, TurnAudio
 from ivr.web.turns import Turn, run_turn
-from ivr.web.twilio_routes import STREAM_PATH
-from ivr.web.urls import call_url
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from pytest_aiohttp import AiohttpServer
 from ivr.config import Settings
 from ivr.store import Store
 from ivr.telephony.twilio import SIGNATURE_HEADER, sign
+from ivr.telephony.twilio.routes import CALLS
 from ivr.web.app import AppParts, create_app
 from ivr.web.calls import CallService
-from ivr.web.twilio_routes import CALLS
 from tests.conftest import DIALPLANS
 from tests.telephony.fake_twilio_api import ACCOUNT, TOKEN, FakeTwilioApi
 

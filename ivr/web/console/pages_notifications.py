@@ -29,7 +29,7 @@ from ivr.web.console.render import render
 from ivr.web.console.transcript import Entry, prompt_events, timeline
 from ivr.web.services import SERVICES
 from ivr.web.signing import signed_path
-from ivr.web.urls import audio_path
+from ivr.web.turn_audio import audio_path
 
 PAGE_SIZE = 50
 CAMPAIGN_CHOICES = 50  # the newest campaigns offered as a filter (a link may name any other)

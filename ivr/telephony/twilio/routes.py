@@ -36,11 +36,11 @@ from ivr.telephony.twilio import (
     parse_voice,
     verify_signature,
 )
-from ivr.telephony.twilio_webhooks import FORM_TYPE
-from ivr.telephony.twiml import render_message
+from ivr.telephony.twilio.twiml import render_message
+from ivr.telephony.twilio.urls import from_opaque
+from ivr.telephony.twilio.webhooks import FORM_TYPE
 from ivr.web.calls import CallService, UnknownCall, WrongCall
 from ivr.web.services import SERVICES
-from ivr.web.urls import from_opaque
 
 log = logging.getLogger(__name__)
 
