@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ivr.outbound.requests import RequestError, e164
 from ivr.store import NotificationStatus
-from ivr.web.services import SERVICES
+from ivr.web.keys import SERVICES
 
 API_PREFIX = "/api/v1"
 OPENAPI_PATH = API_PREFIX + "/openapi.json"

@@ -12,6 +12,10 @@ from urllib.parse import urlencode
 from ivr.dialplan.vocabulary import Play, Say
 from ivr.web.signing import signed_path
 
+STREAM_PATH = "/twilio/stream"
+# The <Connect> action URL: Twilio asks it when a media stream ends.
+ENDED_ROUTE = "stream-ended"
+
 
 def call_url(base_url: str, route: str, ref: str, **more: object) -> str:
     """``{base}/twilio/{route}?call=REF&...``: the opaque reference picks the call."""

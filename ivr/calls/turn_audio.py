@@ -18,14 +18,14 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from ivr.calls.services import Services
+from ivr.calls.turns import Turn
 from ivr.dialplan.engine import step
 from ivr.dialplan.schema import Plan
 from ivr.dialplan.session import Session
 from ivr.dialplan.vocabulary import AnsweredBy, CallAnswered, Output, Play, Say
 from ivr.speech.audio import AudioFormat
 from ivr.speech.tts import TtsError
-from ivr.web.services import Services
-from ivr.web.turns import Turn
 
 log = logging.getLogger(__name__)
 
