@@ -3,7 +3,7 @@
 The provider buffers what it is sent and plays it in real time. Sending a whole prompt at
 once would put seconds of audio in that buffer: a ``clear`` empties it, but marks and the
 listening timeout would drift from what the caller hears, and a provider may refuse a flood.
-So frames go out at the speed they play, at most ``ahead`` seconds in front of playback.
+So frames go out at the speed they play, at most ``ahead`` (real) seconds in front of playback.
 ``pace`` is the wall-clock seconds one second of audio takes to play: 1 for a real provider,
 less for a simulated one that plays faster than real time (its ``stream_time_scale``).
 """
@@ -66,11 +66,13 @@ class Player:
         sent = 0.0  # seconds of audio
         for index, prompt in enumerate(self._prompts):
             for offset in range(0, len(prompt.audio), FRAME_BYTES):
-                lead = sent - (loop.time() - started) / self._pace
+                # In real seconds whatever the pace: a stalled event loop runs a faster
+                # earpiece dry no sooner than a real one.
+                lead = sent * self._pace - (loop.time() - started)
                 if lead > self._ahead:
                     # Sleep a little past the limit, then send a burst: one wake-up per
                     # BURST of audio instead of one per 20 ms frame (many calls at once).
-                    await asyncio.sleep((lead - self._ahead + BURST) * self._pace)
+                    await asyncio.sleep(lead - self._ahead + BURST * self._pace)
                 frame = prompt.audio[offset : offset + FRAME_BYTES]
                 await self._transport.send_audio(frame)
                 sent += len(frame) / SAMPLE_RATE
