@@ -31,7 +31,7 @@ CALLER = "+12025550142"
 # and the app paces its prompts to match (stream_pace), or the simulator's earpiece would run
 # dry between frames and hear prompts end early. The app's own timeouts stay in real seconds,
 # so they are only more lenient with a caller who answers sooner.
-TIME_SCALE = 0.4
+TIME_SCALE = 0.25
 
 
 @dataclass
