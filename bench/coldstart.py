@@ -249,6 +249,7 @@ def py_spy(pid: int, output: str | None) -> Iterator[None]:
         "record",
         "-r",
         "200",
+        "--gil",  # only the thread holding the GIL: where the CPU goes, not who waits
         "-o",
         output,
         "--pid",

@@ -21,6 +21,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,10 @@ DEFAULT_CACHE_DIR = Path("audio") / "cache"
 # Bump when the way a prompt file is produced changes (filter, encoder): old entries are
 # then simply never looked up again.
 CACHE_LAYOUT = 1
+# How long a prompt file seen by prompt_audio_async is trusted to still exist, and how many
+# such prompts are remembered.
+SEEN_FOR_SECONDS = 60.0
+MAX_SEEN = 10_000
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,11 @@ class PromptCache:
         self.hits = 0
         self.misses = 0
         self._lock = threading.Lock()
+        # Prompts whose file this process has seen, and when: a webhook's cache hit costs no
+        # trip to a thread (two per prompt, a burst's every webhook). Re-checked on disk once
+        # the entry is older than SEEN_FOR_SECONDS, so a cache emptied by hand is noticed.
+        self._seen: dict[tuple[str, str, AudioFormat, int | None, str | None], tuple[Path, float]]
+        self._seen = {}
 
     @property
     def service(self) -> TtsService:
@@ -187,14 +197,23 @@ class PromptCache:
         """Like :meth:`prompt_audio`, for the event loop: file I/O runs in a thread, and a
         miss waits in the speech service's own queue, not in one of the loop's threads (a
         burst of renders must not starve the cache hits of other calls)."""
+        prompt = (text, language, fmt, rate, variant)
+        now = time.monotonic()
+        seen = self._seen.get(prompt)
+        if seen is not None and now - seen[1] < SEEN_FOR_SECONDS:
+            self._count(hit=True)
+            return seen[0]
         key = await asyncio.to_thread(self.key, text, language, fmt, rate, variant)
         path = self._path(key)
         if await asyncio.to_thread(path.is_file):
             self._count(hit=True)
-            return path
-        audio = await self.service.render(text, language, fmt, rate, variant)
-        await asyncio.to_thread(_write_atomically, path, audio)
-        self._count(hit=False)
+        else:
+            audio = await self.service.render(text, language, fmt, rate, variant)
+            await asyncio.to_thread(_write_atomically, path, audio)
+            self._count(hit=False)
+        if len(self._seen) >= MAX_SEEN:
+            self._seen.clear()  # dynamic prompts (names, times) come and go
+        self._seen[prompt] = (path, now)
         return path
 
     def is_cached(
