@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,9 @@ CACHE_LAYOUT = 1
 # such prompts are remembered.
 SEEN_FOR_SECONDS = 60.0
 MAX_SEEN = 10_000
+
+# What names a prompt: text, language, format, rate, voice variant.
+Prompt = tuple[str, str, AudioFormat, int | None, str | None]
 
 
 @dataclass(frozen=True)
@@ -116,8 +120,8 @@ class PromptCache:
         # Prompts whose file this process has seen, and when: a webhook's cache hit costs no
         # trip to a thread (two per prompt, a burst's every webhook). Re-checked on disk once
         # the entry is older than SEEN_FOR_SECONDS, so a cache emptied by hand is noticed.
-        self._seen: dict[tuple[str, str, AudioFormat, int | None, str | None], tuple[Path, float]]
-        self._seen = {}
+        self._seen: dict[Prompt, tuple[Path, float]] = {}
+        self._finding: dict[Prompt, asyncio.Future[Path]] = {}
 
     @property
     def service(self) -> TtsService:
@@ -198,22 +202,37 @@ class PromptCache:
         miss waits in the speech service's own queue, not in one of the loop's threads (a
         burst of renders must not starve the cache hits of other calls)."""
         prompt = (text, language, fmt, rate, variant)
-        now = time.monotonic()
         seen = self._seen.get(prompt)
-        if seen is not None and now - seen[1] < SEEN_FOR_SECONDS:
+        if seen is not None and time.monotonic() - seen[1] < SEEN_FOR_SECONDS:
             self._count(hit=True)
             return seen[0]
-        key = await asyncio.to_thread(self.key, text, language, fmt, rate, variant)
+        # Sixty callers hearing the same greeting at once look it up (or render it) once.
+        finding = self._finding.get(prompt)
+        if finding is None:
+            finding = asyncio.ensure_future(self._find_or_render(prompt))
+            self._finding[prompt] = finding
+            finding.add_done_callback(partial(self._found, prompt))
+        else:
+            self._count(hit=True)
+        return await asyncio.shield(finding)
+
+    def _found(self, prompt: Prompt, finding: asyncio.Future[Path]) -> None:
+        self._finding.pop(prompt, None)
+        if not finding.cancelled():
+            finding.exception()  # retrieved here too: every waiter may have gone
+
+    async def _find_or_render(self, prompt: Prompt) -> Path:
+        key = await asyncio.to_thread(self.key, *prompt)
         path = self._path(key)
         if await asyncio.to_thread(path.is_file):
             self._count(hit=True)
         else:
-            audio = await self.service.render(text, language, fmt, rate, variant)
+            audio = await self.service.render(*prompt)
             await asyncio.to_thread(_write_atomically, path, audio)
             self._count(hit=False)
         if len(self._seen) >= MAX_SEEN:
             self._seen.clear()  # dynamic prompts (names, times) come and go
-        self._seen[prompt] = (path, now)
+        self._seen[prompt] = (path, time.monotonic())
         return path
 
     def is_cached(

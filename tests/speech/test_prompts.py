@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -247,3 +248,16 @@ async def test_a_prompt_seen_lately_is_a_hit_without_the_disk_and_a_lost_file_is
     assert again == first
     assert again.is_file()
     assert (cache.hits, cache.misses) == (1, 2)  # looked for once the memory was too old
+
+
+async def test_callers_asking_for_one_prompt_at_once_render_it_once(
+    cache: PromptCache, service: TtsService
+) -> None:
+    renders = service.renders
+    paths = await asyncio.gather(
+        *(cache.prompt_audio_async("Thank you for holding, caller.", "en-US") for _ in range(8))
+    )
+    assert len(set(paths)) == 1
+    assert paths[0].is_file()
+    assert service.renders == renders + 1
+    assert (cache.hits, cache.misses) == (7, 1)
