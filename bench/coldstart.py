@@ -13,7 +13,8 @@ process), calling the order-status line:
    baseline: a bare aiohttp process answering the same webhooks with fixed TwiML;
 4. **spoken answers at once**: calls that say "order" and then "four two oh seven" (1-2 s
    each), all answering in the same instant (a capacity figure: every decode is CPU-bound);
-5. **spoken answers one after another**: the same calls, one at a time (the latency of an
+5. **spoken answers one after another**: the same calls, one at a time and without listening
+   time (the latency of an
    answer). For 4 and 5, an answer's latency runs from its recording webhook to the TwiML of
    the next prompt: fetch, decoding, keep-alive pauses and their redirects included.
 
@@ -145,9 +146,10 @@ def is_recording(exchange: WebhookExchange) -> bool:
     return "RecordingUrl" in exchange.params
 
 
-def answer_latencies(hooks: list[WebhookExchange], pace: float) -> list[float]:
-    """Per recorded answer: its recording webhook, then any keep-alive pauses (heard at
-    ``pace``) and their redirects, until the server answered with the next prompt."""
+def answer_latencies(hooks: list[WebhookExchange]) -> list[float]:
+    """Per recorded answer: its recording webhook, then any keep-alive pauses (their full
+    length, as a caller hears them, whatever the simulator's pace) and their redirects,
+    until the server answered with the next prompt."""
     answers: list[float] = []
     for hook in hooks:
         if is_recording(hook):
@@ -157,15 +159,20 @@ def answer_latencies(hooks: list[WebhookExchange], pace: float) -> list[float]:
         else:
             continue
         if pause := PAUSE.search(hook.body):
-            answers[-1] += int(pause.group(1)) * pace
+            answers[-1] += int(pause.group(1))
     return answers
 
 
-def outcomes(database: Path) -> dict[str, int]:
-    """How many calls ended with each outcome (``status_told``: the spoken number was heard)."""
+def understood(database: Path) -> str:
+    """What the server understood of the spoken answers, per state (from the event log)."""
     with contextlib.closing(sqlite3.connect(database)) as db:
-        rows = db.execute("SELECT coalesce(outcome, '-'), count(*) FROM calls GROUP BY 1")
-        return dict(rows.fetchall())
+        rows = db.execute("SELECT data FROM call_events WHERE kind = 'Understood'").fetchall()
+    heard: dict[str, int] = {}
+    for (data,) in rows:
+        entry = json.loads(data)
+        what = entry.get("intent") or entry.get("digits") or f"no match ({entry.get('heard')!r})"
+        heard[f"{entry['state']}: {what}"] = heard.get(f"{entry['state']}: {what}", 0) + 1
+    return ", ".join(f"{k} x{v}" for k, v in sorted(heard.items())) or "nothing"
 
 
 def ms(seconds: float) -> str:
@@ -275,10 +282,11 @@ async def burst(
     database: str | None = None,
     profile: str | None = None,
     one_by_one: bool = False,
+    pace: float = 1.0,
 ) -> list[WebhookExchange]:
-    """``callers`` calls arriving at once (or ``one_by_one``), in real time; returns every
-    webhook exchange, in each call's order."""
-    server, orders = await start(workdir, pace=1.0, database=database)
+    """``callers`` calls arriving at once (or ``one_by_one``), in real time (or at ``pace``);
+    returns every webhook exchange, in each call's order."""
+    server, orders = await start(workdir, pace=pace, database=database)
     try:
         await wait_for(f"{server.url}/readyz", server)
         lags: list[float] = []
@@ -298,9 +306,9 @@ async def burst(
         flat = [w for group in hooks for w in group]
         how = "one after another" if one_by_one else "at once"
         print(
-            f"{what}: {callers} calls {how} took {elapsed:.1f} s, {len(flat)} webhooks "
-            f"(status callbacks included); the server used {cpu:.2f} s of CPU, "
-            f"{1000 * cpu / len(flat):.1f} ms per webhook"
+            f"{what}: {callers} calls {how} took {elapsed:.1f} s, {len(flat)} requests "
+            f"(webhooks and prompt fetches); the server used {cpu:.2f} s of CPU, "
+            f"{1000 * cpu / len(flat):.1f} ms per request"
         )
         print(
             f"{what}: the simulator's own loop lag p99 {ms(percentile(lags, 99))}, "
@@ -369,18 +377,25 @@ class Options:
 async def spoken_answers(workdir: Path, calls: int, one_by_one: bool) -> dict[str, float]:
     """Recording webhooks of ``calls`` calls answering by voice (two answers each)."""
     how = "one after another" if one_by_one else "at once"
-    hooks = await burst(workdir, calls, spoken_persona(), f"spoken {how}", one_by_one=one_by_one)
+    # One after another, nobody waits for anybody: the calls run without listening time.
+    hooks = await burst(
+        workdir,
+        calls,
+        spoken_persona(),
+        f"spoken {how}",
+        one_by_one=one_by_one,
+        pace=0.0 if one_by_one else 1.0,
+    )
     by_call: dict[str | None, list[WebhookExchange]] = {}
     for hook in hooks:
         by_call.setdefault(hook.sid, []).append(hook)
-    answers = [a for group in by_call.values() for a in answer_latencies(group, pace=1.0)]
+    answers = [a for group in by_call.values() for a in answer_latencies(group)]
     stats = summary(f"{len(answers)} answers, {calls} calls {how}", answers)
     webhooks = summary(
         "  of which the recording webhook", [w.elapsed for w in hooks if is_recording(w)]
     )
     waits = sum("/twilio/recognizing" in w.url for w in hooks)
-    told = outcomes(workdir / "bench.db").get("status_told", 0)
-    print(f"  keep-alive pauses: {waits}; calls told their order's status: {told} of {calls}")
+    print(f"  keep-alive pauses: {waits}; understood: {understood(workdir / 'bench.db')}")
     return {**stats, "webhook p95": webhooks["p95"]}
 
 
