@@ -33,7 +33,7 @@ from ivr.outbound.requests import NotificationRequest
 from ivr.simulation.scenario import Turn
 from ivr.telephony.simulator import Persona, SimulatorSettings
 from ivr.web.app import OUTBOUND, SIMULATOR, AppParts, create_app
-from ivr.web.services import SERVICES
+from ivr.web.keys import SERVICES
 
 # Cities to pick the recipients' time zones from: one where it is day, one where it is night.
 CITIES = (
