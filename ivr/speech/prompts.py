@@ -21,7 +21,6 @@ import json
 import os
 import tempfile
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -37,9 +36,7 @@ DEFAULT_CACHE_DIR = Path("audio") / "cache"
 # Bump when the way a prompt file is produced changes (filter, encoder): old entries are
 # then simply never looked up again.
 CACHE_LAYOUT = 1
-# How long a prompt file seen by prompt_audio_async is trusted to still exist, and how many
-# such prompts are remembered.
-SEEN_FOR_SECONDS = 60.0
+# How many prompts' paths prompt_audio_async remembers.
 MAX_SEEN = 10_000
 
 # What names a prompt: text, language, format, rate, voice variant.
@@ -117,10 +114,9 @@ class PromptCache:
         self.hits = 0
         self.misses = 0
         self._lock = threading.Lock()
-        # Prompts whose file this process has seen, and when: a webhook's cache hit costs no
-        # trip to a thread (two per prompt, a burst's every webhook). Re-checked on disk once
-        # the entry is older than SEEN_FOR_SECONDS, so a cache emptied by hand is noticed.
-        self._seen: dict[Prompt, tuple[Path, float]] = {}
+        # Where the prompts this process has used are: a webhook's cache hit needs neither
+        # the key's hash nor a thread (two trips per prompt, every webhook of a burst).
+        self._seen: dict[Prompt, Path] = {}
         self._finding: dict[Prompt, asyncio.Future[Path]] = {}
 
     @property
@@ -198,14 +194,17 @@ class PromptCache:
         rate: int | None = None,
         variant: str | None = None,
     ) -> Path:
-        """Like :meth:`prompt_audio`, for the event loop: file I/O runs in a thread, and a
-        miss waits in the speech service's own queue, not in one of the loop's threads (a
-        burst of renders must not starve the cache hits of other calls)."""
+        """Like :meth:`prompt_audio`, for the event loop: a prompt used before costs one stat;
+        a first look-up runs in a thread, and a miss waits in the speech service's own queue,
+        not in one of the loop's threads (a burst of renders must not starve the cache hits
+        of other calls)."""
         prompt = (text, language, fmt, rate, variant)
         seen = self._seen.get(prompt)
-        if seen is not None and time.monotonic() - seen[1] < SEEN_FOR_SECONDS:
+        # A stat on the loop (microseconds, from the kernel's cache) instead of two trips to
+        # a thread: the file of a prompt seen before is only looked at, never rendered here.
+        if seen is not None and seen.is_file():
             self._count(hit=True)
-            return seen[0]
+            return seen
         # Sixty callers hearing the same greeting at once look it up (or render it) once.
         finding = self._finding.get(prompt)
         if finding is None:
@@ -232,7 +231,7 @@ class PromptCache:
             self._count(hit=False)
         if len(self._seen) >= MAX_SEEN:
             self._seen.clear()  # dynamic prompts (names, times) come and go
-        self._seen[prompt] = (path, time.monotonic())
+        self._seen[prompt] = path
         return path
 
     def is_cached(
