@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import signal
 import socket
 import sys
 import tempfile
@@ -212,8 +213,24 @@ async def keep_serving(console: Console, url: str, token: str) -> None:
         soft_wrap=True,
         highlight=False,
     )
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.Event().wait()
+    await until_stopped()
+    console.print("stopped")
+
+
+async def until_stopped() -> None:
+    """Wait for Ctrl-C or SIGTERM. Handlers are installed explicitly: a process started in
+    the background by a shell inherits SIGINT ignored, and Python then never turns Ctrl-C into
+    KeyboardInterrupt, so the server would outlive the ``kill -INT`` meant to stop it."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, stop.set)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await stop.wait()
+    finally:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)
 
 
 async def report(
