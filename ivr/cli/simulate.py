@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ivr.cli.common import dialplans_dir, resolve_plan
+from ivr.demo import Media
 from ivr.demo import main as campaign_demo
 from ivr.dialplan.loader import PlanLoadError, load_plans
 from ivr.dialplan.schema import Plan
@@ -97,6 +98,14 @@ AUDIO = click.option(
     "--audio",
     is_flag=True,
     help="Speak the caller's turns and decode them with the offline recognizers.",
+)
+MEDIA = click.option(
+    "--media",
+    type=click.Choice(["stream", "record"]),
+    default="stream",
+    show_default=True,
+    help="How the server hears callers: live over Twilio Media Streams (WebSocket, "
+    "barge-in) or with <Gather>/<Record>.",
 )
 AUDIO_DIRS = click.option(
     "--audio-dir",
@@ -268,9 +277,14 @@ def scenarios(audio: bool, audio_dirs: tuple[Path, ...]) -> None:
     help="Keep the server running afterwards, with the campaign in the operator console.",
 )
 @click.option("--port", type=int, default=None, help="Port of the server (default: a free one).")
-def demo(serve_console: bool, port: int | None) -> None:
-    """A reminder campaign end to end: server, scheduler, simulated phones, offline speech."""
-    if not campaign_demo(Path.cwd(), serve_console, port):
+@MEDIA
+def demo(serve_console: bool, port: int | None, media: Media) -> None:
+    """A reminder campaign end to end: server, scheduler, simulated phones, offline speech.
+
+    The server hears callers live over Media Streams (--media stream, the default: barge-in,
+    real-time audio frames) or with <Gather>/<Record> (--media record).
+    """
+    if not campaign_demo(Path.cwd(), serve_console, port, media):
         sys.exit(1)
 
 
