@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ivr.cli.common import dialplans_dir, resolve_plan
+from ivr.cli.simulate_server import describe, run_over_server, to_json
 from ivr.demo import Media
 from ivr.demo import main as campaign_demo
 from ivr.dialplan.loader import PlanLoadError, load_plans
@@ -148,6 +150,19 @@ def _print_result(result: ScenarioResult) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @AUDIO
 @AUDIO_DIRS
+@click.option(
+    "--server",
+    is_flag=True,
+    help="Run each scenario as a call through the real server and the simulated network "
+    "(real HTTP and WebSockets, real audio), not in-process.",
+)
+@click.option(
+    "--media",
+    type=click.Choice(["stream", "record"]),
+    default=None,
+    help="With --server (implies it): how the server hears the caller, live over Media "
+    "Streams (the default) or with <Gather>/<Record>.",
+)
 def simulate(
     plan: str,
     pairs: tuple[str, ...],
@@ -155,25 +170,27 @@ def simulate(
     as_json: bool,
     audio: bool,
     audio_dirs: tuple[Path, ...],
+    server: bool,
+    media: Media | None,
 ) -> None:
     """Run scripted conversations through PLAN and print their transcripts.
 
     With --audio, what the caller says is spoken (espeak-ng, a caller's voice, 8 kHz) or
     played (audio: turns) and decoded by the offline recognizers, as on a phone line; the
     transcript shows what was heard, with its confidence, under each spoken turn.
+
+    With --server, each scenario is a phone call through the real server: the simulator
+    places or receives it over HTTP and, with --media stream (the default), talks to the
+    server over a Media Stream WebSocket in real time, speaking the caller's turns in the
+    espeak-ng caller voice (FSDD recordings for audio: turns). The transcript is the
+    caller's side of the line (prompts heard, cut by barge-in), then what the server stored.
     """
+    if server or media is not None:
+        _simulate_over_server(plan, pairs, scripts, as_json, audio_dirs, media or "stream")
+        return
     loaded = resolve_plan(plan)
     variables = parse_vars(pairs)
-    if scripts:
-        scenarios = _load_scenarios(list(scripts))
-    else:
-        scenarios = [
-            (path, s)
-            for path, s in _load_scenarios(scenario_files(scenarios_dir()))
-            if s.plan == loaded.id
-        ]
-        if not scenarios:
-            raise click.ClickException(f"no scenario for {loaded.id} under {scenarios_dir()}/")
+    scenarios = _plan_scenarios(loaded, scripts)
     hearing = Hearing(audio, audio_dirs)
     results = []
     for path, scenario in scenarios:
@@ -189,6 +206,54 @@ def simulate(
         for result in results:
             _print_result(result)
     if not all(r.passed for r in results):
+        sys.exit(1)
+
+
+def _plan_scenarios(plan: Plan, scripts: tuple[Path, ...]) -> list[tuple[Path, Scenario]]:
+    if scripts:
+        return _load_scenarios(list(scripts))
+    found = [
+        (path, s)
+        for path, s in _load_scenarios(scenario_files(scenarios_dir()))
+        if s.plan == plan.id
+    ]
+    if not found:
+        raise click.ClickException(f"no scenario for {plan.id} under {scenarios_dir()}/")
+    return found
+
+
+def _simulate_over_server(
+    plan: str,
+    pairs: tuple[str, ...],
+    scripts: tuple[Path, ...],
+    as_json: bool,
+    audio_dirs: tuple[Path, ...],
+    media: Media,
+) -> None:
+    loaded = resolve_plan(plan)
+    scenarios = _plan_scenarios(loaded, scripts)
+    plan_set, errors = load_plans([dialplans_dir()])
+    if errors:
+        raise click.ClickException("\n".join(map(str, errors)))
+    for path, scenario in scenarios:
+        if scenario.plan not in plan_set.plans:
+            raise click.ClickException(f"{path}: no plan {scenario.plan!r} under {dialplans_dir()}")
+        if scenario.text_only:
+            raise click.ClickException(
+                f"{path}: it pins a confidence (text mode only); real audio brings its own"
+            )
+    folders = audio_dirs or tuple(d for d in DEFAULT_AUDIO_DIRS if d.is_dir())
+    calls = asyncio.run(
+        run_over_server(plan_set, scenarios, parse_vars(pairs), media, folders, dialplans_dir())
+    )
+    if as_json:
+        docs = [to_json(c, media) for c in calls]
+        click.echo(json.dumps(docs[0] if len(docs) == 1 else {"results": docs},
+                              ensure_ascii=False, indent=2))  # fmt: skip
+    else:
+        for c in calls:
+            click.echo("\n".join(describe(c, media)) + "\n")
+    if not all(c.passed for c in calls):
         sys.exit(1)
 
 
