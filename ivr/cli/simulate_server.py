@@ -60,7 +60,8 @@ class ServerCall:
     failures: list[str] = field(default_factory=list)
     streamed_turns: int = 0  # turns the server played over a Media Stream (its event log)
     barge_ins: list[str] = field(default_factory=list)  # "speech"/"key" that cut a prompt
-    heard: list[str] = field(default_factory=list)  # what the server understood, in order
+    # What the server understood, in order: heard, intent, digits, confidence.
+    heard: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -194,8 +195,11 @@ async def _place(app: web.Application, url: str, call: ServerCall, index: int) -
     call.streamed_turns = sum(e.kind == LIVE_PROMPTS for e in events)
     call.barge_ins = [str(e.data["barge_in"]) for e in events
                       if e.kind == LIVE_HEARD and e.data.get("barge_in")]  # fmt: skip
-    call.heard = [str(e.data.get("heard") or e.data.get("digits") or "")
-                  for e in events if e.kind == "Understood"]  # fmt: skip
+    call.heard = [
+        {key: e.data.get(key) for key in ("heard", "intent", "digits", "confidence")}
+        for e in events
+        if e.kind == "Understood"
+    ]
     call.failures += check_expectations(scenario.expect, call.facts)
     said = " ".join(call.facts.said.lower().split())
     call.failures += [
@@ -219,9 +223,12 @@ def describe(call: ServerCall, media: Media) -> list[str]:
             else "no Media Stream"
         )
         barge = f", barge-in by {', '.join(call.barge_ins)}" if call.barge_ins else ""
+        understood = ", ".join(
+            f"{u['heard']!r} -> {u['digits'] or u['intent']}" for u in call.heard
+        )
         lines.append(
-            f"server: {how}{barge}; understood {call.heard}; outcome {call.facts.outcome}, "
-            f"end {call.facts.end}, states {' -> '.join(call.facts.states)}"
+            f"server: {how}{barge}; understood {understood or 'nothing'}; outcome "
+            f"{call.facts.outcome}, end {call.facts.end}, states {' -> '.join(call.facts.states)}"
         )
     lines += [f"  FAIL  {failure}" for failure in call.failures]
     return lines
