@@ -13,6 +13,7 @@ import wave
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from ivr.cli import main
@@ -60,6 +61,8 @@ def kinds(doc: dict[str, Any]) -> list[str]:
     return [entry["kind"] for entry in doc["transcript"]]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # real-time calls through a real server
 def test_a_spoken_answer_cuts_the_menu_over_a_media_stream(tmp_path: Path) -> None:
     script = tmp_path / "spoken_menu.yaml"
     script.write_text(SPOKEN_MENU)
@@ -83,6 +86,8 @@ def test_a_spoken_answer_cuts_the_menu_over_a_media_stream(tmp_path: Path) -> No
     assert "cut by clear" in heard[0]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # real-time calls through a real server
 def test_the_same_scenario_over_record_does_not_stream() -> None:
     code, doc = simulate(
         "order_status_line", "--server", "--media", "record",
@@ -95,6 +100,8 @@ def test_the_same_scenario_over_record_does_not_stream() -> None:
     assert doc["outcome"] == "status_told"
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # real-time calls through a real server
 def test_a_failing_scenario_fails_the_command(tmp_path: Path) -> None:
     script = tmp_path / "wrong.yaml"
     text = (SCENARIOS / "order_status_operator.yaml").read_text()

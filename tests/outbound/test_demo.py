@@ -52,6 +52,8 @@ def run_demo(*options: str) -> str:
     return " ".join(process.stdout.split())
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # streamed calls take the real time their prompts take to say
 def test_demo_campaign_runs_end_to_end_over_media_streams() -> None:
     before = datetime.now(UTC)
     out = run_demo()  # --media stream is the default
@@ -82,6 +84,8 @@ def test_demo_campaign_runs_end_to_end_over_media_streams() -> None:
     )
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_demo_campaign_over_record() -> None:
     out = run_demo("--media", "record")
     assert "Outcomes as expected" in out
