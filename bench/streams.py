@@ -356,7 +356,7 @@ async def run(
     """Both paths, both engines (the serial calls), then the concurrent streaming calls;
     ``echo`` gets each part of the report as soon as it is measured. ``parts`` leaves out
     the serial calls (both paths) or the concurrent ones."""
-    lines = make_lines(end_silence)
+    lines = tuple(line for line in make_lines(end_silence) if line.engine in engines)
     report = Report(calls, end_silence, lines, load_before=load_average())
     serial = [1000]
     with tempfile.TemporaryDirectory(prefix="bench-streams-") as tmp:
@@ -376,14 +376,12 @@ async def run(
                     echo(show_serial(report))
             else:  # each line warmed by one call, as the serial part does
                 for line in lines:
-                    if line.engine in engines:
-                        await call(server, line, next_number(serial), Turn(say=line.answer))
+                    await call(server, line, next_number(serial), Turn(say=line.answer))
             for line in lines if "load" in parts else ():
                 for spread in (0.0, ramp) if ramp > 0 else (0.0,):
-                    if line.engine in engines:
-                        await measure_load(server, report, line, concurrent, spread, serial)
-                        if echo is not None:
-                            echo(show_load(report.loads[-1]))
+                    await measure_load(server, report, line, concurrent, spread, serial)
+                    if echo is not None:
+                        echo(show_load(report.loads[-1]))
         finally:
             await stop(server)
     report.load_after = load_average()
@@ -458,7 +456,7 @@ if __name__ == "__main__":
         "--end-silence", type=float, default=0.5, help="the plans' listen.end_silence, seconds"
     )
     parser.add_argument(
-        "--engines", default="pocketsphinx,vosk", help="lines loaded with concurrent calls"
+        "--engines", default="pocketsphinx,vosk", help="the lines measured (both parts)"
     )
     parser.add_argument(
         "--parts",
