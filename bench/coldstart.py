@@ -49,7 +49,7 @@ from webhooks import (
 
 from ivr.simulation.scenario import Turn
 from ivr.telephony.simulator import Persona, Simulator, SimulatorSettings
-from ivr.telephony.simulator_state import WebhookExchange
+from ivr.telephony.simulator.state import WebhookExchange
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 

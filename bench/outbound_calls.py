@@ -39,7 +39,7 @@ from ivr.web.app import OUTBOUND, SIMULATOR, AppParts, create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIABLES = {"name": "Anna", "clinic": "Sunrise Clinic", "when": "2031-01-01T10:00"}
-# The events the server asks the provider for (ivr.telephony.twilio_rest.CALL_EVENTS).
+# The events the server asks the provider for (ivr.telephony.twilio.rest.CALL_EVENTS).
 STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")
 
 

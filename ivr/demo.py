@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import signal
 import socket
 import sys
 import tempfile
@@ -34,13 +35,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from ivr.calls.live_prompts import LIVE_HEARD, LIVE_PROMPTS
 from ivr.config import Settings
 from ivr.outbound.requests import NotificationRequest
 from ivr.simulation.scenario import Turn
 from ivr.telephony.simulator import Persona, SimulatorSettings
 from ivr.web.app import OUTBOUND, SIMULATOR, AppParts, create_app
-from ivr.web.live_calls import LIVE_HEARD, LIVE_PROMPTS
-from ivr.web.services import SERVICES
+from ivr.web.keys import SERVICES
 
 Media = Literal["stream", "record"]
 
@@ -237,8 +238,24 @@ async def keep_serving(console: Console, url: str, token: str) -> None:
         soft_wrap=True,
         highlight=False,
     )
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.Event().wait()
+    await until_stopped()
+    console.print("stopped")
+
+
+async def until_stopped() -> None:
+    """Wait for Ctrl-C or SIGTERM. Handlers are installed explicitly: a process started in
+    the background by a shell inherits SIGINT ignored, and Python then never turns Ctrl-C into
+    KeyboardInterrupt, so the server would outlive the ``kill -INT`` meant to stop it."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, stop.set)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await stop.wait()
+    finally:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)
 
 
 async def report(

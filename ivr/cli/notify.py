@@ -30,11 +30,10 @@ from ivr.outbound.contact_preferences import (
     do_not_call_list,
     set_do_not_call,
 )
-from ivr.outbound.requests import NotificationRequest, RequestError, e164
+from ivr.outbound.requests import NotificationRequest, RequestError, e164, request_error
 from ivr.outbound.service import NotificationService
 from ivr.store import NotificationStatus, Store
 from ivr.store.db import normalize_database_url, sqlite_file
-from ivr.web.api_http import request_error
 
 T = TypeVar("T")
 

@@ -7,10 +7,10 @@ import logging
 import click
 from aiohttp import web
 
+from ivr.calls.recognition import OfflineRecognizer
 from ivr.config import ConfigError, load_settings
 from ivr.speech.asr import AsrConfig
 from ivr.web.app import AppParts, create_app
-from ivr.web.recognition import OfflineRecognizer
 
 
 @click.command()

@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from ivr.calls.recognition import OfflineRecognizer
 from ivr.cli.common import dialplans_dir, resolve_plan
 from ivr.cli.simulate_server import describe, run_over_server, to_json
 from ivr.demo import Media
@@ -42,7 +43,6 @@ from ivr.simulation.runner import (
 from ivr.simulation.scenario import Scenario, load_scenario, scenario_files
 from ivr.simulation.transcript import format_lines
 from ivr.simulation.voice import CallerVoice
-from ivr.web.recognition import OfflineRecognizer
 
 # Where ``audio:`` turns name their recordings when no --audio-dir is given: the spoken digits
 # (FSDD) next to the project, see ../shared/data/fsdd/README.md.

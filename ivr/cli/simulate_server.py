@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from ivr.calls.live_prompts import LIVE_HEARD, LIVE_PROMPTS
 from ivr.config import Settings
 from ivr.dialplan.loader import PlanSet
 from ivr.dialplan.schema import Plan
@@ -36,9 +37,7 @@ from ivr.simulation.scenario import Scenario
 from ivr.telephony.simulator import CallRecord, Persona, SimulatorSettings
 from ivr.web.app import SIMULATOR, AppParts, create_app
 from ivr.web.call_report import call_facts
-from ivr.web.live_calls import LIVE_HEARD, LIVE_PROMPTS
-from ivr.web.services import SERVICES
-from ivr.web.twilio_routes import CALLS
+from ivr.web.keys import CALLS, SERVICES
 
 Media = Literal["stream", "record"]
 CALL_TIMEOUT = 300.0  # seconds: a long menu call in real time on a loaded machine

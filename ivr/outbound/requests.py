@@ -8,6 +8,7 @@ bad field at once.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +49,20 @@ class RequestError(ValueError):
             field = ".".join(str(part) for part in detail["loc"]) or "body"
             problems[field] = detail["msg"].removeprefix("Value error, ")
         return cls(problems)
+
+
+def request_error(error: ValidationError) -> RequestError:
+    """``RequestError.of(error)`` with each location cut to the field it is about.
+
+    For a union field (``retry_after: list[Duration] | Duration``) pydantic appends the member
+    it tried (``list[function-before[...]]``) to the location; that names no field. The
+    message of the last member tried is kept, as RequestError.of does.
+    """
+    problems = {}
+    for detail in error.errors():
+        parts = itertools.takewhile(lambda part: "[" not in part, map(str, detail["loc"]))
+        problems[".".join(parts) or "body"] = detail["msg"].removeprefix("Value error, ")
+    return RequestError(problems)
 
 
 class AttemptsOverride(BaseModel):

@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from ivr.calls.service import CallService
 from ivr.dialplan.schema import VOICEMAIL, Attempts, Plan
 from ivr.dialplan.session import Session
 from ivr.dialplan.templating import render
@@ -59,7 +60,6 @@ from ivr.store import (
     Transaction,
 )
 from ivr.telephony.provider import ProviderError
-from ivr.web.calls import CallService
 
 log = logging.getLogger(__name__)
 

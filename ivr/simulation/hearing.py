@@ -2,7 +2,7 @@
 
 A ``say:`` turn is synthesized in the caller's voice at 8 kHz and an ``audio:`` turn is read
 from its file, both by :class:`~ivr.simulation.voice.CallerVoice` as the Twilio simulator does;
-the audio is decoded by the call service's own :class:`~ivr.web.recognition.OfflineRecognizer`
+the audio is decoded by the call service's own :class:`~ivr.calls.recognition.OfflineRecognizer`
 against the grammar of the state that listens, and what it recognized becomes the engine's
 event. Keys, silence and hang-ups involve no recognizer and are fed as they are.
 
@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ivr.calls.recognition import OfflineRecognizer, answer_event
 from ivr.dialplan.schema import Plan
 from ivr.dialplan.vocabulary import Event, Listen, NoInput
 from ivr.simulation.call import Line
@@ -27,7 +28,6 @@ from ivr.simulation.voice import CallerVoice
 from ivr.speech.asr import Grammar, Recognition, Word
 from ivr.speech.audio import TELEPHONY_RATE, duration_seconds
 from ivr.speech.tts import TtsError
-from ivr.web.recognition import OfflineRecognizer, answer_event
 
 
 def _refuse_event_loop() -> None:

@@ -1,5 +1,6 @@
-"""Telephony: the ``Provider`` protocol, TwiML rendering and the Twilio dialect.
+"""Telephony: the ``Provider`` protocol and the provider adapters.
 
-``provider`` is what the rest of the product depends on; ``twiml`` renders the engine's
-actions; ``twilio`` parses and verifies webhooks and talks to the REST API.
+``provider`` is what the rest of the product depends on (place calls, send SMS, recordings);
+``twilio`` is the Twilio adapter (webhooks, REST, TwiML, Media Streams, its routes and the
+call runtime's dialect); ``simulator`` is a simulated network speaking Twilio's protocol.
 """

@@ -1,8 +1,9 @@
 """The telephony provider as the rest of the product sees it: one small ``Provider`` protocol.
 
-The web layer and the outbound dialer depend on this protocol only. The Twilio REST client
-(``twilio_rest.TwilioRestClient``) implements it; pointed at the simulator's ``api_base`` it
-also drives simulated calls, so there is one implementation of the wire protocol.
+The call runtime and the outbound dialer depend on this protocol only. The Twilio REST
+client (``ivr.telephony.twilio.rest.TwilioRestClient``) implements it; pointed at the
+simulator's ``api_base`` it also drives simulated calls, so there is one implementation of
+the wire protocol.
 
 Errors: every failure is a ``ProviderError`` whose ``retryable`` says whether the same request
 may succeed later. ``AmbiguousCreate`` is the one case where nobody knows: a request that

@@ -26,7 +26,7 @@ from ivr.outbound.campaigns import (
     Creation,
     IdempotencyConflict,
 )
-from ivr.outbound.requests import MAX_IDEMPOTENCY_KEY
+from ivr.outbound.requests import MAX_IDEMPOTENCY_KEY, request_error
 from ivr.web import app as web_app
 from ivr.web.api_http import (
     API_PREFIX,
@@ -34,7 +34,6 @@ from ivr.web.api_http import (
     error_response,
     json_document,
     json_object,
-    request_error,
 )
 
 CAMPAIGNS_PATH = f"{API_PREFIX}/campaigns"

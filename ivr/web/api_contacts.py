@@ -19,7 +19,7 @@ from ivr.outbound.contact_preferences import (
     set_do_not_call,
 )
 from ivr.web.api_http import API_PREFIX, parse_body, path_number
-from ivr.web.services import SERVICES
+from ivr.web.keys import SERVICES
 
 
 async def get_contact(request: web.Request) -> web.Response:

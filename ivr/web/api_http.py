@@ -14,7 +14,6 @@ accepted.
 from __future__ import annotations
 
 import hmac
-import itertools
 import json
 import math
 from collections.abc import Awaitable, Callable
@@ -23,9 +22,9 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ivr.outbound.requests import RequestError, e164
+from ivr.outbound.requests import RequestError, e164, request_error
 from ivr.store import NotificationStatus
-from ivr.web.services import SERVICES
+from ivr.web.keys import SERVICES
 
 API_PREFIX = "/api/v1"
 OPENAPI_PATH = API_PREFIX + "/openapi.json"
@@ -46,20 +45,6 @@ class NotificationQuery(BaseModel):
     to: str | None = None
     after: str | None = None
     limit: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
-
-
-def request_error(error: ValidationError) -> RequestError:
-    """``RequestError.of(error)`` with each location cut to the field it is about.
-
-    For a union field (``retry_after: list[Duration] | Duration``) pydantic appends the member
-    it tried (``list[function-before[...]]``) to the location; that names no field. The
-    message of the last member tried is kept, as RequestError.of does.
-    """
-    problems = {}
-    for detail in error.errors():
-        parts = itertools.takewhile(lambda part: "[" not in part, map(str, detail["loc"]))
-        problems[".".join(parts) or "body"] = detail["msg"].removeprefix("Value error, ")
-    return RequestError(problems)
 
 
 def error_response(status: int, message: str, **extra: Any) -> web.Response:

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from ivr.outbound.requests import NotificationRequest
+from ivr.outbound.requests import NotificationRequest, request_error
 from ivr.outbound.service import NotificationService
 
 # app.py imports this module to register the routes; the module (not its names) is imported
@@ -26,7 +26,6 @@ from ivr.web.api_http import (
     error_response,
     lenient_e164,
     parse_body,
-    request_error,
     require_api_token,
 )
 

@@ -7,6 +7,7 @@ pointed at a local fake) and a recognizer through ``AppParts``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import secrets
@@ -18,8 +19,13 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from ivr.calls.live_calls import LiveCalls
+from ivr.calls.recognition import OfflineRecognizer
+from ivr.calls.service import CallService
+from ivr.calls.services import Services, SpeechRecognizer, plan_hashes
 from ivr.config import Settings
 from ivr.dialplan.loader import PlanSet, load_plans_or_raise
+from ivr.integrations.lookups import async_http_lookup
 from ivr.outbound.campaigns import CampaignService
 from ivr.outbound.result_webhooks import ResultWebhooks
 from ivr.outbound.scheduler import Scheduler
@@ -30,15 +36,14 @@ from ivr.store.db import normalize_database_url, sqlite_file
 from ivr.telephony.provider import Provider
 from ivr.telephony.simulator import Simulator
 from ivr.telephony.twilio import TwilioRestClient
-from ivr.web import api_routes, audio_routes, twilio_routes, twilio_stream
-from ivr.web.calls import CallService
+from ivr.telephony.twilio import routes as twilio_routes
+from ivr.telephony.twilio import stream as twilio_stream
+from ivr.telephony.twilio.dialect import TwilioDialect
+from ivr.web import api_routes, audio_routes
 from ivr.web.console import setup_console
-from ivr.web.live_calls import LiveCalls
+from ivr.web.keys import CALLS, LIVE, SERVICES
 from ivr.web.readiness import READINESS, Readiness, readyz
-from ivr.web.recognition import OfflineRecognizer
-from ivr.web.services import SERVICES, Services, SpeechRecognizer, plan_hashes
 from ivr.web.signing import load_secret_key
-from ivr.web.twilio_routes import CALLS
 
 log = logging.getLogger(__name__)
 
@@ -148,21 +153,28 @@ def create_app(settings: Settings, base_url: str, parts: AppParts | None = None)
         if parts.recognizer is not None:
             announce_recognition(parts.recognizer, plans)
         http = aiohttp.ClientSession()
+        secret = load_secret_key(settings.secret_key, settings.var_dir)
         services = Services(
             settings=settings,
             base_url=base_url.rstrip("/"),
             plans=plans,
             store=store,
             provider=parts.provider(http, settings),
-            http=http,
+            lookup=functools.partial(async_http_lookup, http),
             prompts=PromptCache(settings.audio_dir / "cache"),
-            secret=load_secret_key(settings.secret_key, settings.var_dir),
+            secret=secret,
             recognizer=parts.recognizer,
             hashes=plan_hashes(plans),
         )
         app[SERVICES] = services
-        calls = app[CALLS] = CallService(services)
-        app[twilio_stream.LIVE] = LiveCalls(calls)
+        dialect = TwilioDialect(
+            services.base_url,
+            secret,
+            settings.audio_url_ttl,
+            streaming=settings.twilio_media == "stream",
+        )
+        calls = app[CALLS] = CallService(services, dialect)
+        app[LIVE] = LiveCalls(calls)
         outbound = app[OUTBOUND] = Outbound(
             NotificationService(store, plans, settings),
             Scheduler(calls, worker_name()),

@@ -6,7 +6,7 @@ import time
 
 from aiohttp import web
 
-from ivr.web.services import SERVICES
+from ivr.web.keys import SERVICES
 from ivr.web.signing import verify_signed_path
 
 

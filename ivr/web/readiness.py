@@ -27,6 +27,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr.calls.recognition import WarmableRecognizer
+from ivr.calls.services import Services
 from ivr.dialplan.schema import Plan
 from ivr.dialplan.variables import coerce_value
 from ivr.dialplan.vocabulary import Listen
@@ -34,8 +36,6 @@ from ivr.speech import vad
 from ivr.speech.prompts import known_prompts
 from ivr.speech.tts import TtsService
 from ivr.speech.warmup import PromptJob, render_prompts
-from ivr.web.recognition import WarmableRecognizer
-from ivr.web.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -37,13 +37,14 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
+from ivr.calls.services import SpeechRecognizer
 from ivr.config import Settings
 from ivr.outbound.service import NotificationService
 from ivr.store import Store
 from ivr.telephony.simulator import Simulator, SimulatorSettings
 from ivr.web.app import OUTBOUND, SIMULATOR, AppParts, create_app
 from ivr.web.console.passwords import hash_password
-from ivr.web.services import SERVICES, SpeechRecognizer
+from ivr.web.keys import SERVICES
 from tests.conftest import DIALPLANS, FSDD
 
 CHROMIUM = Path("/usr/bin/chromium")

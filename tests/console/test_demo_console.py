@@ -30,12 +30,18 @@ async def _campaigns_page(base: str, token: str) -> tuple[int, str]:
             return response.status, await response.text()
 
 
+def _as_a_shell_starts_a_background_job() -> None:
+    # A non-interactive shell starts `cmd &` with SIGINT ignored; Ctrl-C (SIGINT) must still
+    # stop the demo's server then, as it does in a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def test_demo_console_serves_the_campaign_until_interrupted() -> None:
     port = unused_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "ivr", "demo", "--console", "--port", str(port)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=_as_a_shell_starts_a_background_job,
     )  # fmt: skip
     lines: queue.Queue[str] = queue.Queue()
     assert process.stdout is not None
@@ -67,4 +73,7 @@ def test_demo_console_serves_the_campaign_until_interrupted() -> None:
         code = process.wait(timeout=30)
         reader.join(10)  # it stops at the end of the output
         process.stdout.close()
+        while not lines.empty():
+            seen.append(lines.get())
     assert code == 0, "".join(seen)
+    assert "stopped" in "".join(seen).split("Ctrl-C stops the server.")[-1]

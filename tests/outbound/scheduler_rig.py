@@ -26,7 +26,7 @@ from ivr.outbound.scheduler import Scheduler
 from ivr.store import Store
 from ivr.telephony.simulator import CallRecord, Simulator
 from ivr.web.app import OUTBOUND, AppParts, create_app
-from ivr.web.services import SERVICES
+from ivr.web.keys import SERVICES
 from tests.conftest import DIALPLANS
 
 ACCOUNT_SID = "AC" + "7" * 32

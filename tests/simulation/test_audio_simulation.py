@@ -16,6 +16,7 @@ from typing import Any, Literal
 import pytest
 from click.testing import CliRunner, Result
 
+from ivr.calls.recognition import OfflineRecognizer
 from ivr.cli import main
 from ivr.dialplan.loader import PlanSet, load_plans_or_raise
 from ivr.dialplan.schema import Plan
@@ -26,7 +27,6 @@ from ivr.simulation.transcript import format_lines
 from ivr.simulation.voice import CallerVoice
 from ivr.speech.asr import Grammar, Recognition, RecognitionStream, Word
 from ivr.speech.audio import read_wav, write_wav
-from ivr.web.recognition import OfflineRecognizer
 from tests.conftest import DIALPLANS, FSDD, SCENARIOS
 from tests.simulation.recognition_gaps import RECOGNITION_GAPS, gap_marks
 

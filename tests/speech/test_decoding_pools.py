@@ -10,11 +10,11 @@ from typing import Literal
 
 import pytest
 
+from ivr.calls.recognition import OfflineRecognizer
 from ivr.dialplan.vocabulary import Listen, SpeechRecognized
 from ivr.speech import asr
 from ivr.speech.asr import AsrConfig, Grammar, Recognition, RecognitionStream, recognize_async
 from ivr.speech.audio import write_wav
-from ivr.web.recognition import OfflineRecognizer
 from tests.speech.support import listen_spec, speak
 
 

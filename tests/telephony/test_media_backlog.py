@@ -14,7 +14,7 @@ from ivr.calls.media import FRAME_BYTES, LiveTurn
 from ivr.calls.media_session import MediaSession
 from ivr.dialplan.schema import ListenSpec
 from ivr.dialplan.vocabulary import Event, Listen
-from ivr.telephony.twilio_media import render_media
+from ivr.telephony.twilio.media import render_media
 
 SILENCE = b"\xff" * FRAME_BYTES  # mu-law silence
 LISTEN = Listen("s", ListenSpec(intents={"a": {"press": "1"}}), "en-US")

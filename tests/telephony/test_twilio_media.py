@@ -15,7 +15,7 @@ from ivr.calls.playback import mark_name, parse_mark
 from ivr.dialplan.loader import PlanLoadError, load_plan_text
 from ivr.dialplan.schema import ListenSpec
 from ivr.dialplan.vocabulary import HangUp, Listen, Say, Transfer
-from ivr.telephony.twilio_media import (
+from ivr.telephony.twilio.media import (
     Connected,
     Dtmf,
     FrameError,
@@ -28,7 +28,7 @@ from ivr.telephony.twilio_media import (
     render_mark,
     render_media,
 )
-from ivr.telephony.twiml import render_after_prompts, render_connect
+from ivr.telephony.twilio.twiml import render_after_prompts, render_connect
 
 SID = "MZ" + "1" * 32
 CALL = "CA" + "2" * 32

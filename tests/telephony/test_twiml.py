@@ -20,7 +20,7 @@ from ivr.dialplan.vocabulary import (
     SetOutcome,
     Transfer,
 )
-from ivr.telephony.twiml import (
+from ivr.telephony.twilio.twiml import (
     KEYS,
     ListenSettings,
     listen_kind,

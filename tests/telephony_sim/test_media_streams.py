@@ -19,7 +19,7 @@ from twilio.request_validator import RequestValidator
 from ivr.simulation.scenario import Turn
 from ivr.speech.audio import mulaw_to_pcm16, rms
 from ivr.telephony.simulator import CallRecord, Persona, Simulator, SimulatorSettings
-from ivr.telephony.simulator_stream import FRAME_BYTES, REACTION_FRAMES
+from ivr.telephony.simulator.stream import FRAME_BYTES, REACTION_FRAMES
 from tests.telephony_sim.conftest import ACCOUNT_SID, FakeIvr, RestClient, ServerFactory, twiml
 from tests.telephony_sim.stream_server import StreamApp, StreamSession
 

@@ -16,13 +16,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
 from pytest_aiohttp import AiohttpServer
 
+from ivr.calls.service import CallService
 from ivr.config import Settings
 from ivr.simulation.scenario import Turn
 from ivr.telephony.simulator import CallRecord, Persona, Simulator, SimulatorSettings
 from ivr.web.app import SIMULATOR, AppParts, create_app
 from ivr.web.call_report import CallFacts, call_facts
-from ivr.web.calls import CallService
-from ivr.web.twilio_routes import CALLS
+from ivr.web.keys import CALLS
 from tests.conftest import DIALPLANS, FSDD
 
 SHOP = "+15550100"

@@ -20,7 +20,7 @@ from yarl import URL
 from ivr.config import Settings
 from ivr.store import Store
 from ivr.web.app import AppParts, create_app
-from ivr.web.services import SERVICES
+from ivr.web.keys import SERVICES
 from tests.conftest import DIALPLANS
 
 TOKEN = "test-api-token-0123456789"

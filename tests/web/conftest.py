@@ -12,12 +12,12 @@ import pytest
 from aiohttp.test_utils import TestServer, unused_port
 from pytest_aiohttp import AiohttpServer
 
+from ivr.calls.service import CallService
 from ivr.config import Settings
 from ivr.store import Store
 from ivr.telephony.twilio import SIGNATURE_HEADER, sign
 from ivr.web.app import AppParts, create_app
-from ivr.web.calls import CallService
-from ivr.web.twilio_routes import CALLS
+from ivr.web.keys import CALLS
 from tests.conftest import DIALPLANS
 from tests.telephony.fake_twilio_api import ACCOUNT, TOKEN, FakeTwilioApi
 

@@ -37,13 +37,13 @@ from pytest_aiohttp import AiohttpServer
 from twilio.request_validator import RequestValidator
 from yarl import URL
 
+from ivr.calls.service import CallService
 from ivr.config import Settings
 from ivr.store import Direction, Store
 from ivr.telephony.twilio import SIGNATURE_HEADER
+from ivr.telephony.twilio.urls import opaque
 from ivr.web.app import AppParts, create_app
-from ivr.web.calls import CallService
-from ivr.web.twilio_routes import CALLS
-from ivr.web.urls import opaque
+from ivr.web.keys import CALLS
 from tests.conftest import DIALPLANS
 from tests.telephony.fake_twilio_api import ACCOUNT, TOKEN, FakeTwilioApi
 from tests.web.api_client import REMINDER

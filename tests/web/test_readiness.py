@@ -17,13 +17,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
 from pytest_aiohttp import AiohttpServer
 
+from ivr.calls.services import Services
+from ivr.calls.turn_audio import first_prompts
 from ivr.config import Settings
 from ivr.dialplan.session import Session
 from ivr.speech.asr import shutdown_pools
 from ivr.web.app import create_app
 from ivr.web.readiness import READINESS, startup_prompts, warm_voice_activity
-from ivr.web.services import Services
-from ivr.web.turn_audio import first_prompts
 from tests.conftest import DIALPLANS
 from tests.telephony.fake_twilio_api import ACCOUNT, TOKEN, FakeTwilioApi
 from tests.web.conftest import Server, start_server

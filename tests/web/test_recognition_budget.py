@@ -16,10 +16,10 @@ import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpServer
 
+from ivr.calls.service import MAX_RECOGNITION_WAITS
 from ivr.simulation.voice import CallerVoice
 from ivr.speech.audio import write_wav
-from ivr.web.calls import MAX_RECOGNITION_WAITS
-from ivr.web.urls import opaque
+from ivr.telephony.twilio.urls import opaque
 from tests.telephony.fake_twilio_api import ACCOUNT, PREFIX
 from tests.web.conftest import Server, start_server
 from tests.web.test_twilio_webhooks import CALL_SID, action, path_of, twiml, voice_form

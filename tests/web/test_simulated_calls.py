@@ -15,6 +15,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
 from pytest_aiohttp import AiohttpServer
 
+from ivr.calls.recognition import OfflineRecognizer
+from ivr.calls.service import CallService
 from ivr.config import Settings
 from ivr.dialplan.loader import load_plans_or_raise
 from ivr.simulation.runner import CallFacts, check_expectations
@@ -22,9 +24,7 @@ from ivr.simulation.scenario import Scenario, load_scenario, scenario_files
 from ivr.telephony.simulator import Persona, Simulator
 from ivr.web.app import SIMULATOR, AppParts, create_app
 from ivr.web.call_report import call_facts
-from ivr.web.calls import CallService
-from ivr.web.recognition import OfflineRecognizer
-from ivr.web.twilio_routes import CALLS
+from ivr.web.keys import CALLS
 from tests.conftest import DIALPLANS, FSDD, SCENARIOS
 from tests.simulation.recognition_gaps import RECOGNITION_GAPS, gap_marks
 

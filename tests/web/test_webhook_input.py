@@ -13,9 +13,9 @@ from ivr.config import Settings
 from ivr.store import Direction
 from ivr.telephony.simulator import Persona
 from ivr.telephony.twilio import SIGNATURE_HEADER, sign
+from ivr.telephony.twilio.urls import opaque
 from ivr.web.app import SIMULATOR, AppParts, create_app
-from ivr.web.twilio_routes import CALLS
-from ivr.web.urls import opaque
+from ivr.web.keys import CALLS
 from tests.conftest import DIALPLANS
 from tests.telephony.fake_twilio_api import ACCOUNT, TOKEN
 from tests.web.conftest import CALLER, SHOP_LINE, Server

@@ -33,7 +33,7 @@ from aiohttp import web
 
 from ivr.config import Settings
 from ivr.web.console.passwords import verify_password
-from ivr.web.services import SERVICES
+from ivr.web.keys import SERVICES
 
 PREFIX = "/console"
 SIGN_IN = PREFIX + "/sign-in"

@@ -15,7 +15,7 @@ from aiohttp import web
 from ivr.store.console_queries import LiveCall, live_calls
 from ivr.web.console.live import event_stream
 from ivr.web.console.render import render, since, when
-from ivr.web.services import SERVICES
+from ivr.web.keys import SERVICES
 
 SHOWN = 100  # the page lists the newest calls; a count says how many there are in all
 

@@ -30,7 +30,7 @@ from ivr.outbound.requests import RequestError
 from ivr.web import app as web_app
 from ivr.web.console.live import event_stream
 from ivr.web.console.render import render, when
-from ivr.web.services import SERVICES
+from ivr.web.keys import SERVICES
 
 PAGE_SIZE = 25
 # Row errors shown for a refused upload (a file can have one per row); the count says the rest.

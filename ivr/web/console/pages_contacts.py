@@ -27,7 +27,7 @@ from ivr.outbound.requests import RequestError
 from ivr.store.contact_queries import ContactSearch
 from ivr.web.api_http import lenient_e164
 from ivr.web.console.render import render
-from ivr.web.services import SERVICES
+from ivr.web.keys import SERVICES
 
 PAGE_SIZE = 50
 MESSAGES = {

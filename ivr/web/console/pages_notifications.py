@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr.calls.turn_audio import audio_path
 from ivr.speech.audio import AudioFormat
 from ivr.speech.tts import TtsError
 from ivr.store import CallRecord, NotificationRecord, NotificationStatus, SmsRecord
@@ -27,9 +28,8 @@ from ivr.store.console_queries import NotificationFilter, notification_page, per
 from ivr.web import app as web_app
 from ivr.web.console.render import render
 from ivr.web.console.transcript import Entry, prompt_events, timeline
-from ivr.web.services import SERVICES
+from ivr.web.keys import SERVICES
 from ivr.web.signing import signed_path
-from ivr.web.urls import audio_path
 
 PAGE_SIZE = 50
 CAMPAIGN_CHOICES = 50  # the newest campaigns offered as a filter (a link may name any other)

@@ -17,12 +17,13 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr.calls.services import Services
 from ivr.dialplan.graph import mermaid
 from ivr.dialplan.loader import PlanError, PlanSet, load_plans, plan_files
 from ivr.dialplan.schema import Plan
 from ivr.web.console import tryit
 from ivr.web.console.render import render
-from ivr.web.services import SERVICES, Services
+from ivr.web.keys import SERVICES
 
 VARIABLE_FIELD = "var."
 

@@ -22,7 +22,7 @@ from ivr.store.report_queries import (
     Tally,
 )
 from ivr.web.console.render import render
-from ivr.web.services import SERVICES
+from ivr.web.keys import SERVICES
 
 PRESETS = (1, 7, 30, 90)
 DEFAULT_DAYS = 7

@@ -1,7 +1,7 @@
 """A call's event log as the timeline an operator reads: who said what, when, and why.
 
 The log holds the engine's events and outputs by class name (``Say``, ``Understood``,
-``Entered``...; see ivr.web.turns.log_entry) and the server's own (``status``, ``placed``,
+``Entered``...; see ivr.calls.turns.log_entry) and the server's own (``status``, ``placed``,
 ``error``). Each becomes one entry with a speaker lane; bookkeeping (``recognition_wait``,
 ``webhook``) is left out, and a raw ``SpeechRecognized`` is folded into the ``Understood``
 that follows it (the same words, once).

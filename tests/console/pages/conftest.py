@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.store import Store
 from ivr.web.app import AppParts, create_app
-from ivr.web.services import SERVICES
+from ivr.web.keys import SERVICES
 from tests.conftest import DIALPLANS
 from tests.console.conftest import API_TOKEN, console_settings
 

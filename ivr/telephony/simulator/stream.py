@@ -8,7 +8,7 @@ caller's side of the line (silence, or the persona's speech as mu-law), ``dtmf``
 sends them.
 
 What the application sends back goes into the caller's earpiece
-(:mod:`ivr.telephony.simulator_earpiece`): played one 160-byte frame per tick, a ``mark``
+(:mod:`ivr.telephony.simulator.earpiece`): played one 160-byte frame per tick, a ``mark``
 echoed once the audio before it has played, ``clear`` honoured, each prompt logged as a
 ``heard`` transcript entry (how much the caller heard, whether ``clear`` cut it).
 
@@ -42,10 +42,10 @@ from ivr.speech.audio import (
     pcm16_to_mulaw,
     rms,
 )
-from ivr.telephony.simulator_earpiece import Earpiece
-from ivr.telephony.simulator_http import USER_AGENT, WebhookClient
-from ivr.telephony.simulator_persona import KEY_GAP, Caller
-from ivr.telephony.simulator_state import CallRecord, SimulatorSettings, WebhookExchange, new_sid
+from ivr.telephony.simulator.earpiece import Earpiece
+from ivr.telephony.simulator.http import USER_AGENT, WebhookClient
+from ivr.telephony.simulator.persona import KEY_GAP, Caller
+from ivr.telephony.simulator.state import CallRecord, SimulatorSettings, WebhookExchange, new_sid
 
 FRAME_SECONDS = 0.02  # Twilio sends (and plays) 20 ms of 8 kHz mu-law per media frame
 FRAME_BYTES = int(TELEPHONY_RATE * FRAME_SECONDS)

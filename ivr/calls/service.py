@@ -1,10 +1,14 @@
 """Calls as the server runs them: start, answer, continue, end — each turn committed first.
 
 Every webhook that moves a dial plan goes through ``_advance``: step the engine (lookups
-included), render TwiML, then one transaction that advances the call's turn *only if it is
-still the turn the webhook was for*, appends the event log and records outgoing SMS. A
-repeated delivery of the same webhook loses that race and gets the stored TwiML of the
-turn instead, so the plan never advances twice. SMS go to the provider after the commit.
+included), have the provider's dialect write the response (``CallDialect``: TwiML for
+Twilio), then one transaction that advances the call's turn *only if it is still the turn
+the webhook was for*, appends the event log and records outgoing SMS. A repeated delivery of
+the same webhook loses that race and gets the stored response of the turn instead, so the
+plan never advances twice. SMS go to the provider after the commit.
+
+The runtime knows no provider: webhooks are parsed by the provider's routes into the calls
+below, and what the provider is answered is an opaque string from the dialect.
 """
 
 from __future__ import annotations
@@ -12,8 +16,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from ivr.calls.dialect import CallDialect
+from ivr.calls.live_prompts import prompts_entry
+from ivr.calls.recognition import PendingRecognitions
+from ivr.calls.services import Services
+from ivr.calls.turn_audio import TurnAudio, render_first_prompts
+from ivr.calls.turns import Turn, run_turn
 from ivr.dialplan.engine import pending_listen
 from ivr.dialplan.schema import Plan
 from ivr.dialplan.session import Session, new_session
@@ -25,13 +36,8 @@ from ivr.dialplan.vocabulary import (
     Event,
     KeysPressed,
     Listen,
-    Lookup,
-    LookupFinished,
     NoInput,
-    Play,
-    Say,
 )
-from ivr.integrations.lookups import async_http_lookup
 from ivr.store import (
     FINAL_CALL_STATUSES,
     CallRecord,
@@ -42,32 +48,12 @@ from ivr.store import (
     Transaction,
 )
 from ivr.telephony.provider import AmbiguousCreate, ProviderError
-from ivr.telephony.twiml import (
-    needs_more_digits,
-    render,
-    render_more_digits,
-    render_say_hangup,
-    render_wait,
-)
-from ivr.web.recognition import PendingRecognitions
-from ivr.web.services import Services
-from ivr.web.turn_audio import TurnAudio, render_first_prompts
-from ivr.web.turns import Turn, run_turn
-from ivr.web.urls import CallUrls, call_url, opaque
 
 log = logging.getLogger(__name__)
 
 NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
 # Keep-alives (about a second of silence each) a recording may take before it counts as no input.
 MAX_RECOGNITION_WAITS = 10
-GONE = "<?xml version='1.0' encoding='utf-8'?>\n<Response><Hangup /></Response>"
-
-
-LiveTwiml = Callable[[CallRecord, Plan, Session, Turn], str | None]
-
-
-def _no_live_twiml(call: CallRecord, plan: Plan, session: Session, turn: Turn) -> None:
-    del call, plan, session, turn  # record mode: every turn renders <Gather>/<Record>
 
 
 class UnknownCall(LookupError):
@@ -85,16 +71,24 @@ class _Replay(Exception):
         self.response = response
 
 
+@dataclass(frozen=True)
+class OpenTurn:
+    """A call at the turn someone is about to take (see :meth:`CallService.open_turn`)."""
+
+    call: CallRecord
+    plan: Plan
+    session: Session
+
+
 class CallService:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, dialect: CallDialect) -> None:
         self.s = services
+        self.dialect = dialect
         self._background: set[asyncio.Task[None]] = set()
         self.recognitions = PendingRecognitions()
         # Called with a call's reference once it reached a final status (the outbound
         # scheduler listens, to retry, send the fallback SMS or record the outcome).
         self.ended_listeners: list[Callable[[str], Awaitable[None]]] = []
-        # Media Streams (ivr/web/live_calls.py) answers turns that listen with <Connect>.
-        self.live_twiml: LiveTwiml = _no_live_twiml
 
     # -- starting calls ---------------------------------------------------------------------
 
@@ -109,7 +103,7 @@ class CallService:
             log.warning(
                 "incoming call %s to %s: no inbound plan answers that number", call_sid, called
             )
-            return render_say_hangup(NOT_IN_SERVICE, "en-US")
+            return self.dialect.say_and_hang_up(NOT_IN_SERVICE, "en-US")
         session = self._new_session(plan, {}, caller, called)
         async with self.s.store.transaction() as tx:
             call, _ = await tx.calls.get_or_create_by_sid(
@@ -123,7 +117,7 @@ class CallService:
                 status=CallStatus.IN_PROGRESS,
             )
         if call.turn > 0:
-            return call.last_response or GONE
+            return call.last_response or self.dialect.gone()
         return await self._advance(call, plan, Session.from_json(call.session_json), CallAnswered())
 
     async def record_outbound_call(
@@ -156,13 +150,12 @@ class CallService:
         Its first prompts are rendered first, so the answer webhook finds them cached."""
         if (plan := self.s.plan(call.plan_id)) is not None:
             await render_first_prompts(self.s, plan, Session.from_json(call.session_json))
-        base = self.s.base_url
         try:
             info = await self.s.provider.place_call(
                 to=call.to_number,
                 from_number=call.from_number,
-                answer_url=call_url(base, "voice", call.id),
-                status_url=call_url(base, "status", call.id),
+                answer_url=self.dialect.answer_url(call.id),
+                status_url=self.dialect.status_url(call.id),
                 ring_timeout=round(self.s.settings.ring_timeout),
             )
         except AmbiguousCreate as exc:
@@ -199,7 +192,7 @@ class CallService:
                 raise WrongCall(f"CallSid: {call_sid} is not the call {ref} was placed as")
             await tx.calls.update_status(CallStatus.IN_PROGRESS, ref=ref, answered_by=answered_by)
         if call.turn > 0:
-            return call.last_response or GONE
+            return call.last_response or self.dialect.gone()
         plan = self._plan_of(call)
         session = Session.from_json(call.session_json)
         return await self._advance(call, plan, session, CallAnswered(answered_by))
@@ -227,11 +220,20 @@ class CallService:
         if call is None:
             raise UnknownCall(ref)
         if turn != call.turn or call.last_response is None:
-            raise _Replay(call.last_response or GONE)
+            raise _Replay(call.last_response or self.dialect.gone())
         session = Session.from_json(call.session_json)
         if session.ended:
-            raise _Replay(GONE)
+            raise _Replay(self.dialect.gone())
         return call, self._plan_of(call), session
+
+    async def open_turn(self, ref: str, turn: int) -> OpenTurn | None:
+        """Call ``ref`` at ``turn``, for a runtime that takes turns itself (a media stream);
+        None when that turn is already taken, the call is over or unknown."""
+        try:
+            call, plan, session = await self._load(ref, turn)
+        except (_Replay, UnknownCall):
+            return None
+        return OpenTurn(call, plan, session)
 
     def _plan_of(self, call: CallRecord) -> Plan:
         plan = self.s.plan(call.plan_id)
@@ -250,9 +252,11 @@ class CallService:
             return replay.response
         listen = self.listening(plan, session)
         speech = self.s.speech_for(plan)
-        if first and listen is not None and needs_more_digits(listen, keys, speech=speech):
-            twiml = render_more_digits(listen, keys, self._urls(call, {}))
-            return await self._commit(call, session, twiml, [("KeysTyped", {"keys": keys})], [])
+        more = None
+        if first and listen is not None:
+            more = self.dialect.more_digits(call.id, call.turn + 1, listen, keys, speech=speech)
+        if more is not None:
+            return await self.commit(call, session, more, [("KeysTyped", {"keys": keys})], [])
         return await self._advance(call, plan, session, KeysPressed(keys) if keys else NoInput())
 
     async def on_event(self, ref: str, turn: int, event: Event) -> str:
@@ -279,8 +283,7 @@ class CallService:
             event = task.result()
         elif waits < MAX_RECOGNITION_WAITS:
             await self._log(call.id, "recognition_wait", {"waits": waits + 1})
-            more = {"waits": waits + 1, "recording": opaque(recording_url), "sid": recording_sid}
-            return render_wait(call_url(self.s.base_url, "recognizing", ref, turn=turn, **more), 1)
+            return self.dialect.wait(ref, turn, recording_url, recording_sid, waits + 1)
         else:
             await self._log(call.id, "error", {"recognition": "gave up waiting", "waits": waits})
             event = NoInput()
@@ -312,32 +315,39 @@ class CallService:
 
     # -- one turn ---------------------------------------------------------------------------
 
-    async def _lookup(self, action: Lookup) -> LookupFinished:
-        return await async_http_lookup(self.s.http, action)
+    async def take_turn(
+        self, plan: Plan, session: Session, event: Event, audio: TurnAudio | None = None
+    ) -> Turn:
+        """Step the plan with ``event``, lookups included (prompts start rendering in
+        ``audio`` as soon as the engine emits them). Nothing is stored: see :meth:`commit`."""
+        emitted = audio.start if audio is not None else None
+        return await run_turn(plan, session, event, self.s.lookup, emitted)
 
     async def _advance(self, call: CallRecord, plan: Plan, session: Session, event: Event) -> str:
         audio = TurnAudio(self.s)
-        turn = await run_turn(plan, session, event, self._lookup, audio.start)
+        turn = await self.take_turn(plan, session, event, audio)
         paths = await audio.paths(turn)
-        twiml = self.live_twiml(call, plan, session, turn) or render(
-            turn.outputs, self._urls(call, paths), speech=self.s.speech_for(plan)
-        )
-        return await self._commit(call, turn.session, twiml, turn.log, turn.sms)
+        number = call.turn + 1
+        if self.dialect.streaming and turn.outputs and isinstance(turn.outputs[-1], Listen):
+            # The stream plays the turn's prompts from the event log (ivr/calls/live_calls.py).
+            turn.log.append(prompts_entry(number, plan, session, turn))
+            response = self.dialect.connect_stream(call.id, number)
+        else:
+            speech = self.s.speech_for(plan)
+            response = self.dialect.turn(call.id, number, turn.outputs, paths, speech=speech)
+        return await self.commit(call, turn.session, response, turn.log, turn.sms)
 
-    def _urls(self, call: CallRecord, audio: dict[Say | Play, str]) -> CallUrls:
-        settings = self.s.settings
-        return CallUrls(
-            self.s.base_url, call.id, call.turn + 1, self.s.secret, settings.audio_url_ttl, audio
-        )
-
-    async def _commit(
+    async def commit(
         self,
         call: CallRecord,
         session: Session,
-        twiml: str,
+        response: str,
         entries: Sequence[tuple[str, dict[str, Any]]],
         sms: Sequence[str],
     ) -> str:
+        """Store the turn taken from ``call`` (its session, the provider's ``response``, the
+        log ``entries``, the ``sms`` to send) if ``call`` is still at the turn it was loaded
+        at; returns ``response``, or what the turn's winner stored (a concurrent repeat)."""
         person, ours = (call.from_number, call.to_number)
         if call.direction == Direction.OUTBOUND:
             person, ours = ours, person
@@ -346,13 +356,13 @@ class CallService:
                 call.id,
                 call.turn,
                 session.to_json(),
-                twiml,
+                response,
                 outcome=session.outcome,
                 answered_by=session.answered_by,
             )
             if not won:
                 latest = await tx.calls.get(call.id)
-                return (latest.last_response if latest else None) or GONE
+                return (latest.last_response if latest else None) or self.dialect.gone()
             await tx.events.append_many(call.id, entries)
             messages = [
                 await tx.sms.create(
@@ -368,7 +378,7 @@ class CallService:
             ]
         for message in messages:
             self.in_background(self.send_recorded_sms(message))
-        return twiml
+        return response
 
     # -- SMS, status, housekeeping ----------------------------------------------------------
 
@@ -386,7 +396,7 @@ class CallService:
 
     async def send_sms(self, message: SmsRecord) -> None:
         """Hand a recorded message to the provider and record its sid (or why it failed)."""
-        status_url = f"{self.s.base_url}/twilio/sms-status?sms={message.id}"
+        status_url = self.dialect.sms_status_url(message.id)
         try:
             info = await self.s.provider.send_sms(
                 to=message.to_number,
@@ -434,7 +444,7 @@ class CallService:
         """The call is over at the provider: a plan still waiting for the caller ends too.
 
         Twilio requests no action URL when the caller hangs up mid-prompt or mid-listen; the
-        final status callback is the only word of it.
+        final status callback (of any provider) is the only word of it.
         """
         async with self.s.store.read() as tx:
             call = await tx.calls.get(ref)
@@ -443,8 +453,8 @@ class CallService:
         session = Session.from_json(call.session_json)
         if session.ended:
             return
-        turn = await run_turn(plan, session, CallerHungUp(), self._lookup)
-        await self._commit(call, turn.session, GONE, turn.log, turn.sms)
+        turn = await self.take_turn(plan, session, CallerHungUp())
+        await self.commit(call, turn.session, self.dialect.gone(), turn.log, turn.sms)
 
     async def _log(self, ref: str, kind: str, data: dict[str, Any]) -> None:
         async with self.s.store.transaction() as tx:

@@ -1,20 +1,23 @@
-"""The Twilio dialect in one import: webhook codecs, the signature check and the REST client.
+"""The Twilio adapter: Twilio's dialect of calls, in one package.
 
-The code lives in ``twilio_webhooks`` (pure parsing and signatures) and ``twilio_rest``
-(the HTTP client); TwiML rendering, shared by every provider speaking this dialect, is in
-``twiml``. SignalWire and Telnyx TeXML accept the same requests and send the same webhooks.
+This module re-exports the webhook codecs, the signature check and the REST client. The code
+lives in ``webhooks`` (pure parsing and signatures), ``rest`` (the HTTP client), ``twiml``
+(pure TwiML rendering), ``media`` (Media Streams frames), ``urls`` (the ``/twilio/...`` action
+URLs), ``dialect`` (the call runtime's ``CallDialect``, in TwiML) and the aiohttp routes
+``routes`` (webhooks) and ``stream`` (the Media Streams WebSocket). SignalWire and Telnyx
+TeXML accept the same requests and send the same webhooks.
 """
 
 from __future__ import annotations
 
-from ivr.telephony.twilio_rest import (
+from ivr.telephony.twilio.rest import (
     API_VERSION,
     CALL_EVENTS,
     DEFAULT_API_BASE,
     RetryPolicy,
     TwilioRestClient,
 )
-from ivr.telephony.twilio_webhooks import (
+from ivr.telephony.twilio.webhooks import (
     HANGUP_DIGITS,
     SIGNATURE_HEADER,
     CallStatusCallback,

@@ -20,11 +20,11 @@ import phonenumbers
 from aiohttp import web
 from multidict import MultiDict
 
-from ivr.telephony.simulator_state import ApiRequest
+from ivr.telephony.simulator.state import ApiRequest
 from ivr.telephony.twilio import API_VERSION
 
 if TYPE_CHECKING:
-    from ivr.telephony.simulator import Simulator
+    from ivr.telephony.simulator.network import Simulator
 
 _E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 _CALL_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})

@@ -1,4 +1,5 @@
-"""The URLs this server puts in TwiML: action URLs with the call's turn, signed audio URLs."""
+"""The URLs this server puts in TwiML: ``/twilio/...`` action URLs with the call's turn, and
+signed URLs of prompt audio."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import base64
 import binascii
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlencode
 
 from ivr.dialplan.vocabulary import Play, Say
 from ivr.web.signing import signed_path
 
-AUDIO_PREFIX = "/audio/"
+STREAM_PATH = "/twilio/stream"
+# The <Connect> action URL: Twilio asks it when a media stream ends.
+ENDED_ROUTE = "stream-ended"
 
 
 def call_url(base_url: str, route: str, ref: str, **more: object) -> str:
@@ -38,22 +40,9 @@ def from_opaque(value: str) -> str:
         raise ValueError(f"not an opaque value: {exc}") from exc
 
 
-def audio_path(audio_dir: Path, file: Path) -> str:
-    """The URL path of an audio file under ``audio_dir`` (``/audio/cache/ab/abcd.wav``).
-
-    Prompt files are named from ``audio_dir`` already, so a lexical comparison suffices;
-    resolving symlinks (a stat per path component) is the fallback, not the rule, because
-    this runs for every prompt of every webhook.
-    """
-    try:
-        return AUDIO_PREFIX + file.relative_to(audio_dir).as_posix()
-    except ValueError:
-        return AUDIO_PREFIX + file.resolve().relative_to(audio_dir.resolve()).as_posix()
-
-
 @dataclass
 class CallUrls:
-    """``TurnUrls`` for one call and turn (see ivr.telephony.twiml)."""
+    """``TurnUrls`` for one call and turn (see ivr.telephony.twilio.twiml)."""
 
     base_url: str
     ref: str

@@ -2,7 +2,7 @@
 
 Pure functions. Each ``parse_*`` takes the POST form (any mapping of names to values, such
 as aiohttp's ``await request.post()``) and returns a frozen dataclass, or raises
-``WebhookError`` naming the first missing or malformed field (the web layer answers 400).
+``WebhookError`` naming the first missing or malformed field (the routes answer 400).
 Each dataclass has ``form()``, the parameters Twilio sends for it, so that the simulator and
 the tests produce exactly what the parsers accept.
 

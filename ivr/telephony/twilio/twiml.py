@@ -1,7 +1,7 @@
 """TwiML rendering: the engine's actions for one turn become one ``<Response>`` document.
 
-Pure functions: no I/O. URLs come from a ``TurnUrls`` object the web layer passes in (the
-action URLs of this call and turn, and signed URLs of prompt audio).
+Pure functions: no I/O. URLs come from a ``TurnUrls`` object the dialect (dialect.py) passes
+in (the action URLs of this call and turn, and signed URLs of prompt audio).
 
 Prompts are ``<Play>`` of audio this server synthesized or ships; ``<Say>`` (the provider's
 own voice) is the last resort for a prompt whose synthesis failed. A ``<Play>`` of a file
@@ -56,7 +56,7 @@ The Gather (``N`` = 1 for intents) lets a key interrupt the prompts. ``G`` (defa
 the smallest Twilio accepts) is how long a key is still taken as a key after the prompts;
 speech that starts inside it is not recorded, so it is kept short. Then the Record takes
 the answer: speech ends on ``T`` seconds of silence; a key ends the recording and arrives
-as ``Digits`` at RECORD (the web layer takes the key and ignores the audio); silence gives
+as ``Digits`` at RECORD (the runtime takes the key and ignores the audio); silence gives
 an empty recording, so Twilio skips RECORD and follows the Redirect: the no-input event.
 A key pressed before any sound was recorded could make the recording empty on a real
 Twilio; the caller then gets the no-input retry and presses again.
@@ -65,17 +65,17 @@ Digits that may be spoken start the same way, with ``numDigits`` = the maximum l
 a caller who types quickly is served by that Gather alone, and ``finishOnKey=""`` there
 so that the finish key arrives inside ``Digits`` and says that the number is complete.
 A caller who pauses longer than ``G`` (or ends the recording with a key) has typed only
-the start of a number: ``needs_more_digits`` tells the web layer to collect the rest with
+the start of a number: ``needs_more_digits`` tells the dialect to collect the rest with
 ``render_more_digits``, a keypad Gather for the remaining digits (the plan's finish key and
 timeout) whose action URL carries the keys typed so far. It always requests that URL
 (``actionOnEmptyResult``, and a Redirect to it as well for providers without that
 attribute), and whatever arrives there, even nothing, completes the turn.
 
-So the web layer's action handlers read: at GATHER, ``keys = typed + Digits``; if nothing
-was typed before and ``needs_more_digits(keys)``, answer ``render_more_digits``; else the
-event is ``KeysPressed(keys)``, or ``NoInput`` when ``keys`` is empty. At RECORD, a
-``Digits`` of ``hangup`` means the caller hung up, a key is handled as at GATHER, and
-otherwise the recording is recognized. At NO_INPUT, the event is ``NoInput``.
+So the action handlers (routes.py and the call runtime) read: at GATHER,
+``keys = typed + Digits``; if nothing was typed before and ``needs_more_digits(keys)``, answer
+``render_more_digits``; else the event is ``KeysPressed(keys)``, or ``NoInput`` when ``keys``
+is empty. At RECORD, a ``Digits`` of ``hangup`` means the caller hung up, a key is handled as
+at GATHER, and otherwise the recording is recognized. At NO_INPUT, the event is ``NoInput``.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ ListenKind = Literal["keys", "speech"]
 
 
 class TurnUrls(Protocol):
-    """URLs the web layer provides for one turn of one call."""
+    """URLs the dialect provides for one turn of one call (urls.CallUrls)."""
 
     def gather_url(self, typed: str = "") -> str:
         """Where ``<Gather>`` posts ``Digits``; ``typed`` are keys already collected in this

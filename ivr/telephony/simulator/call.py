@@ -19,8 +19,8 @@ from urllib.parse import urljoin
 
 from ivr.speech.audio import TELEPHONY_RATE, duration_seconds, rms
 from ivr.telephony.provider import CallStatus
-from ivr.telephony.simulator_http import PromptAudio, WebhookClient
-from ivr.telephony.simulator_persona import (
+from ivr.telephony.simulator.http import PromptAudio, WebhookClient
+from ivr.telephony.simulator.persona import (
     KEY_GAP,
     RECORDING_LEAD_IN,
     Caller,
@@ -28,7 +28,7 @@ from ivr.telephony.simulator_persona import (
     Persona,
     silence,
 )
-from ivr.telephony.simulator_state import (
+from ivr.telephony.simulator.state import (
     CallRecord,
     EntryKind,
     RecordingStore,
@@ -37,7 +37,7 @@ from ivr.telephony.simulator_state import (
     voice_params,
     whole_seconds,
 )
-from ivr.telephony.simulator_stream import MediaStream
+from ivr.telephony.simulator.stream import MediaStream
 
 # Valid TwiML the simulator does not act out: logged as an error, then the next verb runs.
 _QUEUES_AND_BRIDGES = {"Enqueue", "Leave", "Queue", "Refer"}

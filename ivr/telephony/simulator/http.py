@@ -25,7 +25,7 @@ from ivr.speech.audio import (
     read_wav,
     resample,
 )
-from ivr.telephony.simulator_state import WebhookExchange
+from ivr.telephony.simulator.state import WebhookExchange
 from ivr.telephony.twilio import sign
 
 USER_AGENT = "TwilioProxy/1.1"

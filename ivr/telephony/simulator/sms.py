@@ -13,8 +13,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from ivr.telephony.provider import MessageStatus
-from ivr.telephony.simulator_http import WebhookClient
-from ivr.telephony.simulator_state import (
+from ivr.telephony.simulator.http import WebhookClient
+from ivr.telephony.simulator.state import (
     MessageRecord,
     WebhookExchange,
     country_of,

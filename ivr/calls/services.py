@@ -1,4 +1,9 @@
-"""What the handlers share, created at start-up and closed at shutdown (see app.py)."""
+"""What the call runtime shares with its callers, created at start-up and closed at shutdown
+(by the web application, ``ivr/web/app.py``).
+
+Nothing here is a provider's or a web framework's: the provider is the neutral ``Provider``
+protocol, and lookups are a function (the application performs them over its HTTP client).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import aiohttp
-from aiohttp import web
-
+from ivr.calls.turns import LookupRunner
 from ivr.config import Settings
 from ivr.dialplan.loader import PlanSet
 from ivr.dialplan.schema import Plan
@@ -41,7 +44,8 @@ class Services:
     plans: PlanSet
     store: Store
     provider: Provider
-    http: aiohttp.ClientSession
+    # Performs a plan's lookup (an HTTP request to the integrator's endpoint).
+    lookup: LookupRunner
     prompts: PromptCache
     secret: bytes
     recognizer: SpeechRecognizer | None = None
@@ -52,6 +56,3 @@ class Services:
 
     def speech_for(self, plan: Plan) -> bool:
         return self.recognizer is not None and self.recognizer.supports(plan.language)
-
-
-SERVICES = web.AppKey("services", Services)

@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ivr.speech.audio import TELEPHONY_RATE, mulaw_to_pcm16
-from ivr.telephony.simulator_state import CallRecord
+from ivr.telephony.simulator.state import CallRecord
 
 
 @dataclass

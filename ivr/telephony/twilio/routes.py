@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
+from ivr.calls.service import UnknownCall, WrongCall
 from ivr.dialplan.vocabulary import CallerHungUp, NoInput
 from ivr.outbound.opt_outs import apply_opt_out
 from ivr.outbound.policy import OptOutAction, opt_out_for_sms
@@ -36,17 +37,13 @@ from ivr.telephony.twilio import (
     parse_voice,
     verify_signature,
 )
-from ivr.telephony.twilio_webhooks import FORM_TYPE
-from ivr.telephony.twiml import render_message
-from ivr.web.calls import CallService, UnknownCall, WrongCall
-from ivr.web.services import SERVICES
-from ivr.web.urls import from_opaque
+from ivr.telephony.twilio.twiml import render_message
+from ivr.telephony.twilio.urls import STREAM_PATH, from_opaque
+from ivr.telephony.twilio.webhooks import FORM_TYPE
+from ivr.web.keys import CALLS, SERVICES
 
 log = logging.getLogger(__name__)
 
-STREAM_PATH = "/twilio/stream"
-
-CALLS = web.AppKey("calls", CallService)
 FORM = web.RequestKey("twilio_form", MultiDictProxy)
 TWIML = "application/xml"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ivr.calls.turns import run_turn
 from ivr.dialplan.loader import PlanSet
 from ivr.dialplan.session import new_session
 from ivr.dialplan.vocabulary import (
@@ -15,7 +16,6 @@ from ivr.dialplan.vocabulary import (
     Say,
     SpeechRecognized,
 )
-from ivr.web.turns import run_turn
 
 
 async def test_lookup_answers_are_fed_back_until_the_plan_listens(shipped_plans: PlanSet) -> None:

@@ -1,7 +1,7 @@
 """A Twilio-compatible telephone network in one process, spoken to over real HTTP.
 
 The application cannot tell it from Twilio: it places calls and sends SMS through the REST
-API (:mod:`ivr.telephony.simulator_api`), receives signed webhooks and status callbacks,
+API (:mod:`ivr.telephony.simulator.api`), receives signed webhooks and status callbacks,
 and its TwiML is carried out against scripted callers (:class:`Persona`). Tests and
 ``ivr demo`` read back what happened from :class:`CallRecord` transcripts and the logs.
 
@@ -26,12 +26,12 @@ from typing import Any, Literal
 from aiohttp import web
 
 from ivr.telephony.provider import CallStatus
-from ivr.telephony.simulator_api import build_rest_app
-from ivr.telephony.simulator_call import CallEnded, Jump, TwimlInterpreter
-from ivr.telephony.simulator_http import WebhookClient
-from ivr.telephony.simulator_persona import CallerVoice, Persona
-from ivr.telephony.simulator_sms import SmsCenter, WebhookError
-from ivr.telephony.simulator_state import (
+from ivr.telephony.simulator.api import build_rest_app
+from ivr.telephony.simulator.call import CallEnded, Jump, TwimlInterpreter
+from ivr.telephony.simulator.http import WebhookClient
+from ivr.telephony.simulator.persona import CallerVoice, Persona
+from ivr.telephony.simulator.sms import SmsCenter, WebhookError
+from ivr.telephony.simulator.state import (
     ApiRequest,
     CallRecord,
     MessageRecord,

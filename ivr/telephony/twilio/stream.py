@@ -3,7 +3,7 @@ action URL ``POST /twilio/stream-ended``.
 
 The upgrade request is checked before anything else: ``X-Twilio-Signature`` over the
 ``wss://`` URL as Twilio requested it (the public base URL, the path and any query string;
-no body) -> 403 without upgrading. Then Twilio's frames (``ivr.telephony.twilio_media``)
+no body) -> 403 without upgrading. Then Twilio's frames (``ivr.telephony.twilio.media``)
 drive a :class:`~ivr.calls.media_session.MediaSession` for the call the signed ``call``
 parameter of ``start`` names. What does not fit is logged and dropped, never fatal: frames
 that are not JSON or not the protocol, binary frames, bad base64, another streamSid, repeated
@@ -23,7 +23,8 @@ from multidict import MultiDict
 
 from ivr.calls.media_session import MediaSession
 from ivr.telephony.twilio import SIGNATURE_HEADER, parse_call_sid, verify_signature
-from ivr.telephony.twilio_media import (
+from ivr.telephony.twilio.dialect import CALL_PARAMETER, stream_url, verify_call_ref
+from ivr.telephony.twilio.media import (
     Connected,
     Dtmf,
     Frame,
@@ -37,19 +38,12 @@ from ivr.telephony.twilio_media import (
     render_mark,
     render_media,
 )
-from ivr.web.live_calls import (
-    CALL_PARAMETER,
-    ENDED_ROUTE,
-    LiveCalls,
-    stream_url,
-    verify_call_ref,
-)
-from ivr.web.services import SERVICES
-from ivr.web.twilio_routes import CALLS, STREAM_PATH, _form, _handle, _turn
+from ivr.telephony.twilio.routes import _form, _handle, _turn
+from ivr.telephony.twilio.urls import ENDED_ROUTE, STREAM_PATH
+from ivr.web.keys import CALLS, LIVE, SERVICES
 
 log = logging.getLogger(__name__)
 
-LIVE = web.AppKey("live_calls", LiveCalls)
 # Media frames are ~250 bytes; anything far larger is not Twilio.
 MAX_FRAME_BYTES = 64 * 1024
 # A peer that keeps sending garbage is not Twilio: give up on it.

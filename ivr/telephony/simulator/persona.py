@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ivr.simulation.scenario import Scenario, Turn
 from ivr.simulation.voice import CallerVoice as CallerVoice  # re-exported for the simulator
 from ivr.speech.audio import TELEPHONY_RATE, duration_seconds
-from ivr.telephony.simulator_state import CallRecord
+from ivr.telephony.simulator.state import CallRecord
 
 AnswerMode = Literal["human", "machine", "no-answer", "busy", "failed"]
 Detection = Literal["human", "machine", "unknown", "fax"]

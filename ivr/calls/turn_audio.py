@@ -18,20 +18,34 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from ivr.calls.services import Services
+from ivr.calls.turns import Turn
 from ivr.dialplan.engine import step
 from ivr.dialplan.schema import Plan
 from ivr.dialplan.session import Session
 from ivr.dialplan.vocabulary import AnsweredBy, CallAnswered, Output, Play, Say
 from ivr.speech.audio import AudioFormat
 from ivr.speech.tts import TtsError
-from ivr.web.services import Services
-from ivr.web.turns import Turn
-from ivr.web.urls import audio_path
 
 log = logging.getLogger(__name__)
 
 Prompt = Say | Play
 FAILURES = (TtsError, ValueError, OSError)
+# Where the web layer serves prompt audio (ivr/web/audio_routes.py), behind a signature.
+AUDIO_PREFIX = "/audio/"
+
+
+def audio_path(audio_dir: Path, file: Path) -> str:
+    """The URL path of an audio file under ``audio_dir`` (``/audio/cache/ab/abcd.wav``).
+
+    Prompt files are named from ``audio_dir`` already, so a lexical comparison suffices;
+    resolving symlinks (a stat per path component) is the fallback, not the rule, because
+    this runs for every prompt of every webhook.
+    """
+    try:
+        return AUDIO_PREFIX + file.relative_to(audio_dir).as_posix()
+    except ValueError:
+        return AUDIO_PREFIX + file.resolve().relative_to(audio_dir.resolve()).as_posix()
 
 
 class TurnAudio:
