@@ -16,8 +16,7 @@ one go (``decoding="whole"``), started 300 ms into the trailing silence. Either 
 is being computed during the rest of the wait for the end of the turn (a caller who goes on
 drops it; a stream then starts over from the utterance's beginning).
 
-The detector runs on the event loop (Silero: ~0.14 ms per 32 ms window, the windows of all calls
-that arrived in the same loop round run as one batch; WebRTC: microseconds),
+The detector runs on the event loop (Silero: ~0.3 ms per 32 ms of audio; WebRTC: microseconds),
 so the default one's model should be loaded at start-up with :func:`ivr.speech.vad.warm_up`.
 """
 
@@ -34,14 +33,7 @@ from typing import Literal
 from ivr.speech import asr
 from ivr.speech.asr import Grammar, Recognition, RecognitionStream, Recognizer
 from ivr.speech.audio import TELEPHONY_RATE, mulaw_to_pcm16
-from ivr.speech.vad import (
-    FRAME_BYTES,
-    FRAME_MS,
-    FRAME_SAMPLES,
-    SileroVad,
-    VoiceActivityDetector,
-    make_vad,
-)
+from ivr.speech.vad import FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, VoiceActivityDetector, make_vad
 
 log = logging.getLogger(__name__)
 
@@ -255,11 +247,7 @@ class LiveListener:
             events: list[LiveEvent] = []
             for start in range(0, whole, FRAME_SAMPLES):
                 frame = mulaw_to_pcm16(data[start : start + FRAME_SAMPLES])
-                if isinstance(self.vad, SileroVad):  # batched with the other calls' windows
-                    voiced = await self.vad.is_speech_batched(frame)
-                else:
-                    voiced = self.vad.is_speech(frame)
-                if self._step(frame, voiced, events):
+                if self._step(frame, events):
                     events += await self._end_of_sound()
                     if self._done:
                         break
@@ -294,10 +282,11 @@ class LiveListener:
 
     # --- frame by frame ------------------------------------------------------------------
 
-    def _step(self, frame: bytes, voiced: bool, events: list[LiveEvent]) -> bool:
-        """Take one classified frame; True when the sound under way has just ended."""
+    def _step(self, frame: bytes, events: list[LiveEvent]) -> bool:
+        """Classify one frame; True when the sound under way has just ended."""
         index = self._frame
         self._frame += 1
+        voiced = self.vad.is_speech(frame)
         if self._first is None:
             if not voiced:
                 self._recent.append(frame)

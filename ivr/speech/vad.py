@@ -21,13 +21,11 @@ takes about a second to load: :func:`warm_up` does it off the event loop at star
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import logging
 import math
 import os
-import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -160,59 +158,8 @@ def _silero_session(path: Path) -> Any:
     return session
 
 
-class _SileroBatch:
-    """The windows that detectors of one event loop have ready, run as one batch.
-
-    A window submitted waits for the loop's next round; by then every call whose audio came in
-    the same round has submitted its own, and one ``session.run`` answers them all (50 windows
-    take 1.7 ms together, 6.8 ms one by one: a run's fixed cost dominates this small network).
-    The answers are the same as one by one: each call's state travels in its row.
-    """
-
-    def __init__(self, session: Any, loop: asyncio.AbstractEventLoop) -> None:
-        self._session = session
-        self._loop = loop
-        self._waiting: list[tuple[SileroVad, Any, asyncio.Future[None]]] = []
-        self._rate = np.array(SAMPLE_RATE, dtype=np.int64)
-
-    def submit(self, vad: SileroVad, model_input: Any) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = self._loop.create_future()
-        if not self._waiting:
-            self._loop.call_soon(self._run)
-        self._waiting.append((vad, model_input, future))
-        return future
-
-    def _run(self) -> None:
-        batch, self._waiting = self._waiting, []
-        inputs = np.concatenate([model_input for _, model_input, _ in batch])
-        states = np.concatenate([vad._state for vad, _, _ in batch], axis=1)
-        try:
-            out, new_states = self._session.run(
-                None, {"input": inputs, "state": states, "sr": self._rate}
-            )
-        except Exception as exc:  # every waiting detector's feed raises it
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for row, (vad, _, future) in enumerate(batch):
-            vad._state = new_states[:, row : row + 1]
-            vad.probability = float(out[row][0])
-            if not future.done():
-                future.set_result(None)
-
-
-_silero_batches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SileroBatch] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 class SileroVad:
-    """The Silero VAD network at 8 kHz; speech when its probability reaches ``threshold``.
-
-    :meth:`is_speech` runs the network for this detector alone; :meth:`is_speech_batched`
-    (what live calls use) runs it together with the other calls' detectors on the same loop.
-    """
+    """The Silero VAD network at 8 kHz; speech when its probability reaches ``threshold``."""
 
     def __init__(self, threshold: float = 0.5, model: Path | None = None) -> None:
         if not 0.0 < threshold < 1.0:
@@ -229,34 +176,19 @@ class SileroVad:
     def name(self) -> str:
         return f"silero:{self.threshold:g}"
 
-    def _windows(self, frame: bytes) -> Iterator[Any]:
-        """The model inputs ``frame`` completes (none or one: a frame is shorter than a
-        window)."""
+    def is_speech(self, frame: bytes) -> bool:
         _check_frame(frame)
         samples = np.frombuffer(frame, dtype="<i2").astype(np.float32) / 32768.0
         self._pending = np.concatenate((self._pending, samples))
         while self._pending.size >= _SILERO_WINDOW:
             window = self._pending[:_SILERO_WINDOW]
             self._pending = self._pending[_SILERO_WINDOW:]
-            yield np.concatenate((self._context, window))[np.newaxis, :]
-            self._context = window[-_SILERO_CONTEXT:]
-
-    def is_speech(self, frame: bytes) -> bool:
-        for model_input in self._windows(frame):
+            model_input = np.concatenate((self._context, window))[np.newaxis, :]
             out, self._state = self._session.run(
                 None, {"input": model_input, "state": self._state, "sr": self._rate}
             )
+            self._context = window[-_SILERO_CONTEXT:]
             self.probability = float(out[0][0])
-        return self.probability >= self.threshold
-
-    async def is_speech_batched(self, frame: bytes) -> bool:
-        """:meth:`is_speech`, the network run in one batch with the loop's other detectors."""
-        loop = asyncio.get_running_loop()
-        batch = _silero_batches.get(loop)
-        if batch is None or batch._session is not self._session:
-            batch = _silero_batches[loop] = _SileroBatch(self._session, loop)
-        for model_input in self._windows(frame):
-            await batch.submit(self, model_input)
         return self.probability >= self.threshold
 
 
@@ -312,4 +244,6 @@ def make_vad(kind: str | None = None) -> VoiceActivityDetector:
 async def warm_up(kind: str | None = None) -> str:
     """Load the detector's model off the event loop (Silero's ONNX session takes about a
     second the first time; call this at start-up). Returns the detector's name."""
+    import asyncio
+
     return (await asyncio.to_thread(make_vad, kind)).name

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -90,27 +89,3 @@ async def test_warm_up_names_the_detector(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("IVR_VAD", raising=False)
     assert await warm_up() == "silero:0.5"
     assert await warm_up("webrtc") == "webrtc:2"
-
-
-async def test_silero_batched_across_calls_answers_as_one_by_one() -> None:
-    """Three calls' detectors fed at the same time share each network run (a batch per loop
-    round) and get exactly the decisions and probabilities they get alone."""
-    audio = [
-        read_wav(FSDD / name)[0] + noise(0.3, -50, seed)
-        for seed, name in enumerate(("7_jackson_3.wav", "2_george_1.wav", "0_jackson_4.wav"))
-    ]
-    alone = []
-    for pcm in audio:
-        vad = SileroVad()
-        alone.append([(vad.is_speech(f), round(vad.probability, 5)) for f in frames(pcm)])
-
-    async def together(pcm: bytes) -> list[tuple[bool, float]]:
-        vad = SileroVad()
-        out = []
-        for frame in frames(pcm):
-            out.append((await vad.is_speech_batched(frame), round(vad.probability, 5)))
-        return out
-
-    batched = await asyncio.gather(*(together(pcm) for pcm in audio))
-    assert batched == alone
-    assert all(any(voiced for voiced, _ in call) for call in batched)
