@@ -238,10 +238,16 @@ def _simulate_over_server(
     for path, scenario in scenarios:
         if scenario.plan not in plan_set.plans:
             raise click.ClickException(f"{path}: no plan {scenario.plan!r} under {dialplans_dir()}")
-        if scenario.text_only:
+        if scenario.text_only and scripts:
             raise click.ClickException(
                 f"{path}: it pins a confidence (text mode only); real audio brings its own"
             )
+    text_only = [path.name for path, s in scenarios if s.text_only]
+    if text_only:  # of the plan's scenarios, those that only make sense as text
+        click.echo(
+            f"left out (they pin a confidence, text mode only): {', '.join(text_only)}", err=True
+        )
+        scenarios = [(path, s) for path, s in scenarios if not s.text_only]
     folders = audio_dirs or tuple(d for d in DEFAULT_AUDIO_DIRS if d.is_dir())
     calls = asyncio.run(
         run_over_server(plan_set, scenarios, parse_vars(pairs), media, folders, dialplans_dir())
