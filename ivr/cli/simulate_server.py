@@ -171,15 +171,16 @@ async def _place(app: web.Application, url: str, call: ServerCall, index: int) -
         if placed.provider_sid is None:
             call.failures.append("the server could not place the call")
             return
-        record = await simulator.wait_for_call(placed.provider_sid, CALL_TIMEOUT)
+        record = simulator.calls[placed.provider_sid]
     else:
-        record = await asyncio.wait_for(
-            simulator.incoming_call(
-                number, scenario.called or plan.numbers[0], persona, f"{url}/twilio/voice",
-                status_callback=f"{url}/twilio/status",
-            ),
-            CALL_TIMEOUT,
+        record = simulator.start_incoming_call(
+            number, scenario.called or plan.numbers[0], persona, f"{url}/twilio/voice",
+            status_callback=f"{url}/twilio/status",
         )  # fmt: skip
+    try:
+        await simulator.wait_for_call(record.sid, CALL_TIMEOUT)
+    except TimeoutError:
+        call.failures.append(f"the call did not end within {CALL_TIMEOUT:g} s")
     call.record = record
     await service.drain()
     call.failures += [f"on the line: {error}" for error in record.errors]
