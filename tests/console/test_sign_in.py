@@ -51,7 +51,7 @@ def test_a_page_asked_for_before_signing_in_opens_after_it(browser: Browser) -> 
     # The sign-in page's own URL names the page asked for (?next=...), so wait for the path
     # itself: a substring test passed on the sign-in page when the submit was slow.
     wanted = "/console/notifications?status=done"
-    browser.wait_for(lambda d: browser.path == wanted, "the page asked for")
+    browser.wait_for(lambda _: browser.path == wanted, "the page asked for")
     assert not browser.find_all("#sign-in-form")
 
 
