@@ -39,28 +39,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
-import sqlite3
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
-import aiohttp
+from streams_server import Server, outcomes, sample_rss, start, stop, tree_stats
 
 from ivr.simulation.scenario import Turn
-from ivr.telephony.simulator import CallRecord, Persona, Simulator, SimulatorSettings
-
-ROOT = Path(__file__).resolve().parent.parent
-ACCOUNT = "AC" + "7" * 32
-TOKEN = "bench-streams-token"
-STARTUP_SECONDS = 180  # warming both recognizers on a loaded 2-core machine takes a while
+from ivr.telephony.simulator import CallRecord, Persona
 
 
 @dataclass(frozen=True)
@@ -215,139 +205,6 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-# -- the server ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-    simulator: Simulator
-    database: str  # IVR_DATABASE_URL
-    log: BinaryIO  # the server's stderr, read back when it fails to start
-
-
-async def start(
-    workdir: Path, media: str, lines: Sequence[Line], database: str | None = None
-) -> Server:
-    settings = SimulatorSettings(pace=0.0, stream_time_scale=1.0)
-    simulator = Simulator(ACCOUNT, TOKEN, settings=settings)
-    api_base = await simulator.start()
-    plans = workdir / "plans"
-    plans.mkdir(exist_ok=True)
-    for line in lines:
-        (plans / f"{line.engine}.yaml").write_text(line.plan)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    database = database or f"sqlite:///{workdir}/{media}.db"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("IVR_")},
-        "IVR_PROVIDER": "twilio",
-        "IVR_TWILIO_MEDIA": media,
-        "IVR_PUBLIC_URL": url,
-        "IVR_DATABASE_URL": database,
-        "IVR_DIALPLANS": str(plans),
-        "IVR_VAR_DIR": str(workdir / f"var-{media}"),
-        "IVR_AUDIO_DIR": str(workdir / "audio"),
-        "IVR_TWILIO_ACCOUNT_SID": ACCOUNT,
-        "IVR_TWILIO_AUTH_TOKEN": TOKEN,
-        "IVR_TWILIO_FROM": "+12025550100",
-        "IVR_TWILIO_API_BASE": api_base,
-    }
-    log = (workdir / f"{media}.log").open("wb")
-    command = [sys.executable, "-m", "ivr", "serve", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=log)
-    server = Server(url, process, simulator, database, log)
-    deadline = time.monotonic() + STARTUP_SECONDS
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                tail = (workdir / f"{media}.log").read_text(errors="replace")[-2000:]
-                await stop(server)
-                raise RuntimeError(f"the {media} server exited with {process.returncode}:\n{tail}")
-            try:
-                async with session.get(f"{url}/readyz") as response:
-                    if response.status == 200:
-                        return server
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    await stop(server)
-    raise RuntimeError(f"the {media} server was not ready after {STARTUP_SECONDS} s")
-
-
-async def stop(server: Server) -> None:
-    server.process.terminate()
-    server.process.wait(timeout=30)
-    server.log.close()
-    await server.simulator.close()
-
-
-async def outcomes(server: Server) -> dict[str, str | None]:
-    """Call SID -> outcome, as the server recorded it."""
-    query = "SELECT provider_sid, outcome FROM calls"
-    if server.database.startswith("sqlite:///"):
-        with sqlite3.connect(server.database.removeprefix("sqlite:///")) as db:
-            return dict(db.execute(query).fetchall())
-    import asyncpg  # type: ignore[import-untyped]  # PostgreSQL (--database): the app's driver
-
-    url = re.sub(r"^postgresql\+\w+://", "postgresql://", server.database)
-    connection = await asyncpg.connect(url)
-    try:
-        return {row[0]: row[1] for row in await connection.fetch(query)}
-    finally:
-        await connection.close()
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (the PocketSphinx decoder processes)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(parent, []).append(int(entry.name))
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo += children.get(current, [])
-    return tree
-
-
-def tree_stats(pid: int) -> tuple[float, float]:
-    """(CPU seconds, RSS MB) of a process and its descendants alive now."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu = rss = 0.0
-    for member in process_tree(pid):
-        try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            status = Path(f"/proc/{member}/status").read_text().splitlines()
-        except OSError:
-            continue  # it just exited
-        cpu += (int(fields[11]) + int(fields[12])) / ticks
-        rss += next((int(s.split()[1]) / 1024 for s in status if s.startswith("VmRSS:")), 0.0)
-    return cpu, rss
-
-
-async def sample_rss(pid: int, peak: list[float]) -> None:
-    while True:
-        peak.append(tree_stats(pid)[1])
-        await asyncio.sleep(0.25)
-
-
 # -- calls -----------------------------------------------------------------------------------
 
 
@@ -478,6 +335,9 @@ async def measure_load(
     )
 
 
+PARTS = ("serial", "load")
+
+
 def next_number(serial: list[int]) -> int:
     serial[0] += 1
     return serial[0]
@@ -491,31 +351,37 @@ async def run(
     end_silence: float = 0.5,
     database: str | None = None,
     echo: Callable[[str], object] | None = None,
+    parts: Sequence[str] = PARTS,
 ) -> Report:
     """Both paths, both engines (the serial calls), then the concurrent streaming calls;
-    ``echo`` gets each part of the report as soon as it is measured."""
-    lines = make_lines(end_silence)
+    ``echo`` gets each part of the report as soon as it is measured. ``parts`` leaves out
+    the serial calls (both paths) or the concurrent ones."""
+    lines = tuple(line for line in make_lines(end_silence) if line.engine in engines)
     report = Report(calls, end_silence, lines, load_before=load_average())
     serial = [1000]
     with tempfile.TemporaryDirectory(prefix="bench-streams-") as tmp:
         workdir = Path(tmp)
-        server = await start(workdir, "record", lines, database)
-        try:
-            await measure_record(server, report, calls, serial)
-        finally:
-            await stop(server)
+        if "serial" in parts:
+            server = await start(workdir, "record", lines, database)
+            try:
+                await measure_record(server, report, calls, serial)
+            finally:
+                await stop(server)
         server = await start(workdir, "stream", lines, database)
         try:
-            await measure_stream(server, report, calls, serial)
-            report.load_after = load_average()
-            if echo is not None:
-                echo(show_serial(report))
-            for line in lines:
+            if "serial" in parts:
+                await measure_stream(server, report, calls, serial)
+                report.load_after = load_average()
+                if echo is not None:
+                    echo(show_serial(report))
+            else:  # each line warmed by one call, as the serial part does
+                for line in lines:
+                    await call(server, line, next_number(serial), Turn(say=line.answer))
+            for line in lines if "load" in parts else ():
                 for spread in (0.0, ramp) if ramp > 0 else (0.0,):
-                    if line.engine in engines:
-                        await measure_load(server, report, line, concurrent, spread, serial)
-                        if echo is not None:
-                            echo(show_load(report.loads[-1]))
+                    await measure_load(server, report, line, concurrent, spread, serial)
+                    if echo is not None:
+                        echo(show_load(report.loads[-1]))
         finally:
             await stop(server)
     report.load_after = load_average()
@@ -573,7 +439,8 @@ def show_load(load: Load) -> str:
 
 
 def show(report: Report) -> str:
-    return "\n".join([show_serial(report), *(show_load(load) for load in report.loads)])
+    serial = [show_serial(report)] if report.measures else []
+    return "\n".join([*serial, *(show_load(load) for load in report.loads)])
 
 
 if __name__ == "__main__":
@@ -589,10 +456,28 @@ if __name__ == "__main__":
         "--end-silence", type=float, default=0.5, help="the plans' listen.end_silence, seconds"
     )
     parser.add_argument(
-        "--engines", default="pocketsphinx,vosk", help="lines loaded with concurrent calls"
+        "--engines", default="pocketsphinx,vosk", help="the lines measured (both parts)"
+    )
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help="serial (both paths, one call at a time), load (the concurrent calls)",
     )
     args = parser.parse_args()
     if args.quick:
         args.calls, args.concurrent = 3, 10
-    engines = args.engines.split(",")
-    asyncio.run(run(args.calls, args.concurrent, args.ramp, engines, args.end_silence, echo=print))
+    engines, parts = args.engines.split(","), args.parts.split(",")
+    if not set(parts) <= set(PARTS):
+        parser.error(f"--parts takes {', '.join(PARTS)}")
+    asyncio.run(
+        run(
+            args.calls,
+            args.concurrent,
+            args.ramp,
+            engines,
+            args.end_silence,
+            args.database,
+            echo=print,
+            parts=parts,
+        )
+    )

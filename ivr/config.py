@@ -61,7 +61,10 @@ class Settings(BaseModel):
     secret_key: str | None = None
     recording_retention: Literal["delete", "keep"] = "delete"
     # How a caller is heard: ``stream`` (Twilio Media Streams: live audio over a WebSocket,
-    # barge-in) or ``record`` (<Gather>/<Record>, for providers without streams).
+    # barge-in) or ``record`` (<Gather>/<Record>, for providers without streams). Still
+    # ``record`` by default: with ``stream`` the suite does not pass yet (README, "Media
+    # Streams": scenarios that time out in real time, one heard the wrong way, 50 calls at
+    # once miss the 1 s reply target). ``ivr demo`` and ``ivr simulate --server`` stream.
     twilio_media: Literal["stream", "record"] = "record"
     sms_help_text: str = DEFAULT_HELP_TEXT
     plan_variables: dict[str, dict[str, str]] = {}

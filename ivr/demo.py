@@ -6,6 +6,12 @@ one confirms by voice, one cancels by key, one never answers (retries, then an S
 answering machine (a voicemail, then an SMS), one says "stop calling" (opted out: a marketing
 call to them afterwards is skipped), and one lives where it is night (the call waits for
 morning there). Live progress, then the outcomes, the SMS log and one call's transcript.
+
+By default the server hears callers over Twilio Media Streams (``--media stream``): the
+simulator opens the WebSocket the server's ``<Connect><Stream>`` names and speaks into it in
+real time, prompts arrive as audio frames, and Ann answers while her reminder still plays
+(barge-in: the server sends ``clear``). ``--media record`` runs the same calls with
+``<Gather>``/``<Record>``, the way for providers without streams.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -29,12 +35,15 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from ivr.calls.live_prompts import LIVE_HEARD, LIVE_PROMPTS
 from ivr.config import Settings
 from ivr.outbound.requests import NotificationRequest
 from ivr.simulation.scenario import Turn
 from ivr.telephony.simulator import Persona, SimulatorSettings
 from ivr.web.app import OUTBOUND, SIMULATOR, AppParts, create_app
 from ivr.web.keys import SERVICES
+
+Media = Literal["stream", "record"]
 
 # Cities to pick the recipients' time zones from: one where it is day, one where it is night.
 CITIES = (
@@ -59,8 +68,14 @@ class Person:
     attempts: dict[str, Any] | None = None
 
 
+# Over a stream Ann says "confirm" this far into her call, while the robot still asks her
+# (its greeting with the date takes about 7.5 s): the server hears her, cuts the prompt.
+# ``<Record>`` only listens after the prompt, so there she answers once it has played.
+ANN_BARGES_IN_MS = 9000
+
 PEOPLE = (
-    Person("Ann", "+12025550101", Persona.person(Turn(say="confirm")),
+    Person("Ann", "+12025550101",
+           Persona.person(Turn(say="confirm", barge_in_ms=ANN_BARGES_IN_MS)),
            "confirms by voice"),
     Person("Ben", "+12025550102", Persona.person(Turn(press="2")), "cancels by key"),
     Person("Cat", "+12025550103", Persona(answer="no-answer"), "never answers",
@@ -118,6 +133,13 @@ def progress(
 
 
 CAMPAIGN = "Appointment reminders (demo)"
+# Streamed calls take the time their prompts take to say; the slowest (Cat's three attempts)
+# ends within a minute on a loaded machine.
+DEMO_SECONDS = 120
+MEDIA_TEXT = {
+    "stream": "callers heard live over Media Streams",
+    "record": "callers heard with <Gather>/<Record>",
+}
 
 
 async def run_demo(
@@ -126,6 +148,7 @@ async def run_demo(
     root: Path,
     serve_console: bool = False,
     port: int | None = None,
+    media: Media = "stream",
 ) -> bool:
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
@@ -135,7 +158,7 @@ async def run_demo(
     settings = Settings(
         provider="simulator", public_url=url, database_url=f"sqlite:///{workdir}/demo.db",
         dialplans=root / "dialplans", audio_dir=root / "audio", var_dir=workdir / "var",
-        scheduler_interval=0.1, calls_per_second=20, api_token=token,
+        scheduler_interval=0.1, calls_per_second=20, api_token=token, twilio_media=media,
     )  # fmt: skip
     app = create_app(settings, url, AppParts())
     runner = web.AppRunner(app, access_log=None)
@@ -143,9 +166,11 @@ async def run_demo(
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         simulator = app[SIMULATOR]
-        simulator.settings = SimulatorSettings(pace=0.05)
+        # Streams play in real time: the server paces its prompts by the wall clock.
+        simulator.settings = SimulatorSettings(pace=0.05, stream_time_scale=1.0)
         service = app[OUTBOUND].notifications
-        console.print(f"Server on {url} (simulated network). Day: {day}; night: {night}.")
+        how = MEDIA_TEXT[media]
+        console.print(f"Server on {url} (simulated network, {how}). Day: {day}; night: {night}.")
         now = datetime.now(UTC)
         console.print(
             f"Appointments tomorrow, local time: {appointment(day, now)} in {day}, "
@@ -176,7 +201,7 @@ async def run_demo(
         marketing_id: str | None = None
         started = time.monotonic()
         with Live(console=console, refresh_per_second=8) as live:
-            while time.monotonic() - started < 90:
+            while time.monotonic() - started < DEMO_SECONDS:
                 docs = [await service.get(i) for i in ids]
                 marketing = await service.get(marketing_id) if marketing_id else None
                 live.update(progress(list(zip(PEOPLE, docs, strict=True)), marketing))
@@ -247,16 +272,18 @@ async def report(
         for sms in doc["sms"] if doc else []:
             sms_log.add_row(f"{person.name} {person.number}", sms["body"], sms["status"])
     console.print(sms_log)
+    streamed = await streamed_calls(app, docs)
+    if streamed:
+        names = ", ".join(name for name, _ in streamed)
+        console.print(
+            f"Media Streams: {len(streamed)} answered calls went over the WebSocket "
+            f"/twilio/stream ({names}), their prompts played as audio frames."
+        )
     ann = docs[0]
     if ann and ann["calls"]:
         console.print("[bold]Ann's call[/bold] (her answer recognized offline):")
-        for line in ann["calls"][0]["transcript"]:
-            if "robot" in line:
-                console.print(f"  ROBOT   {line['robot']}")
-            else:
-                console.print(
-                    f"  CALLER  {line['caller']!r} -> {line['intent']} ({line['confidence']:.2f})"
-                )
+        for line in await call_lines(app, ann["calls"][0]["id"]):
+            console.print(line, highlight=False, markup=False)
     skipped = await service.get(marketing) if marketing else None
     ok = outcomes == expected and skipped is not None and skipped["skipped_code"] == "opted_out"
     verdict = "[green]as expected[/green]" if ok else f"[red]unexpected: {outcomes}[/red]"
@@ -266,12 +293,52 @@ async def report(
     return ok
 
 
-def main(root: Path, serve_console: bool = False, port: int | None = None) -> bool:
+async def streamed_calls(
+    app: web.Application, docs: list[dict[str, Any] | None]
+) -> list[tuple[str, str]]:
+    """(person, call id) of the calls the server played over a Media Stream: the server's
+    own record of it, the ``live_prompts`` its stream sessions play from."""
+    found = []
+    async with app[SERVICES].store.read() as tx:
+        for person, doc in zip(PEOPLE, docs, strict=True):
+            for call in doc["calls"] if doc else []:
+                if any(e.kind == LIVE_PROMPTS for e in await tx.events.list(call["id"])):
+                    found.append((person.name, call["id"]))
+    return found
+
+
+async def call_lines(app: web.Application, call_id: str) -> list[str]:
+    """A call's transcript from its event log; over a stream, an answer that cut a prompt
+    (barge-in) says so."""
+    lines, cut_by = [], None
+    async with app[SERVICES].store.read() as tx:
+        events = await tx.events.list(call_id)
+    for event in events:
+        if event.kind == "Say":
+            lines.append(f"  ROBOT   {event.data.get('text', '')}")
+        elif event.kind == LIVE_HEARD:
+            cut_by = event.data.get("barge_in")
+        elif event.kind == "Understood":
+            heard = event.data.get("heard") or event.data.get("digits") or ""
+            line = (
+                f"  CALLER  {heard!r} -> {event.data.get('intent')} "
+                f"({event.data.get('confidence') or 0:.2f})"
+            )
+            if cut_by:
+                line += f"  <- barge-in ({cut_by}): said while the robot spoke; it cut its prompt"
+            lines.append(line)
+            cut_by = None
+    return lines
+
+
+def main(
+    root: Path, serve_console: bool = False, port: int | None = None, media: Media = "stream"
+) -> bool:
     # Pipes and CI logs get wide tables rather than cells wrapped into unreadable columns.
     console = Console(width=None if sys.stdout.isatty() else 160)
     with tempfile.TemporaryDirectory(prefix="ivr-demo-") as workdir:
         try:
-            return asyncio.run(run_demo(console, Path(workdir), root, serve_console, port))
+            return asyncio.run(run_demo(console, Path(workdir), root, serve_console, port, media))
         except KeyboardInterrupt:
             console.print("stopped")
             return True

@@ -40,12 +40,14 @@ from ivr.dialplan.vocabulary import (
 )
 from ivr.store import (
     FINAL_CALL_STATUSES,
+    CallChanges,
     CallRecord,
     CallStatus,
     Direction,
     SmsRecord,
     SmsStatus,
     Transaction,
+    draft_inbound_call,
 )
 from ivr.telephony.provider import AmbiguousCreate, ProviderError
 
@@ -104,21 +106,25 @@ class CallService:
                 "incoming call %s to %s: no inbound plan answers that number", call_sid, called
             )
             return self.dialect.say_and_hang_up(NOT_IN_SERVICE, "en-US")
+        async with self.s.store.read() as tx:
+            known = await tx.calls.get_by_sid(call_sid)
+        if known is not None:  # a repeated delivery (or a call left at turn 0 by a crash)
+            if known.turn > 0:
+                return known.last_response or self.dialect.gone()
+            session = Session.from_json(known.session_json)
+            return await self._advance(known, plan, session, CallAnswered())
+        # The call is written with its first turn, in one transaction (two deliveries at once:
+        # the first to commit wins, the other answers with its stored response).
         session = self._new_session(plan, {}, caller, called)
-        async with self.s.store.transaction() as tx:
-            call, _ = await tx.calls.get_or_create_by_sid(
-                provider_sid=call_sid,
-                direction=Direction.INBOUND,
-                plan_id=plan.id,
-                plan_hash=self.s.hashes.get(plan.id, ""),
-                from_number=caller,
-                to_number=called,
-                session_json=session.to_json(),
-                status=CallStatus.IN_PROGRESS,
-            )
-        if call.turn > 0:
-            return call.last_response or self.dialect.gone()
-        return await self._advance(call, plan, Session.from_json(call.session_json), CallAnswered())
+        draft = draft_inbound_call(
+            provider_sid=call_sid,
+            plan_id=plan.id,
+            plan_hash=self.s.hashes.get(plan.id, ""),
+            from_number=caller,
+            to_number=called,
+            session_json=session.to_json(),
+        )
+        return await self._advance(draft, plan, session, CallAnswered(), new=True)
 
     async def record_outbound_call(
         self,
@@ -199,11 +205,12 @@ class CallService:
 
     # -- continuing calls -------------------------------------------------------------------
 
-    async def check_webhook(self, ref: str, call_sid: str, turn: int) -> None:
+    async def check_webhook(self, ref: str, call_sid: str, turn: int) -> CallRecord:
         """UnknownCall or WrongCall unless call ``ref`` is ``call_sid`` and has reached ``turn``.
 
         An earlier turn is a repeated delivery (answered from the store); a later one was never
-        in any URL this server wrote.
+        in any URL this server wrote. Returns the call as read, for the handler to go on with
+        (``known=``): one read per webhook, not two.
         """
         async with self.s.store.read() as tx:
             call = await tx.calls.get(ref)
@@ -213,10 +220,18 @@ class CallService:
             raise WrongCall(f"CallSid: {call_sid} is not the call {ref}")
         if turn > call.turn:
             raise WrongCall(f"turn: {turn} is ahead of call {ref}, which is at turn {call.turn}")
+        return call
 
-    async def _load(self, ref: str, turn: int) -> tuple[CallRecord, Plan, Session]:
-        async with self.s.store.read() as tx:
-            call = await tx.calls.get(ref)
+    async def _load(
+        self, ref: str, turn: int, known: CallRecord | None = None
+    ) -> tuple[CallRecord, Plan, Session]:
+        """The call at ``turn``, or _Replay. ``known`` is the call as this webhook already read
+        it: if another delivery moved the call on since, the commit's conditional UPDATE loses
+        and answers with the stored turn, as a fresh read would have."""
+        call = known
+        if call is None or call.id != ref:
+            async with self.s.store.read() as tx:
+                call = await tx.calls.get(ref)
         if call is None:
             raise UnknownCall(ref)
         if turn != call.turn or call.last_response is None:
@@ -244,10 +259,12 @@ class CallService:
     def listening(self, plan: Plan, session: Session) -> Listen | None:
         return pending_listen(plan, session)
 
-    async def on_keys(self, ref: str, turn: int, keys: str, first: bool) -> str:
+    async def on_keys(
+        self, ref: str, turn: int, keys: str, first: bool, known: CallRecord | None = None
+    ) -> str:
         """Keys from a Gather (or a key that ended a recording)."""
         try:
-            call, plan, session = await self._load(ref, turn)
+            call, plan, session = await self._load(ref, turn, known)
         except _Replay as replay:
             return replay.response
         listen = self.listening(plan, session)
@@ -259,20 +276,28 @@ class CallService:
             return await self.commit(call, session, more, [("KeysTyped", {"keys": keys})], [])
         return await self._advance(call, plan, session, KeysPressed(keys) if keys else NoInput())
 
-    async def on_event(self, ref: str, turn: int, event: Event) -> str:
+    async def on_event(
+        self, ref: str, turn: int, event: Event, known: CallRecord | None = None
+    ) -> str:
         """No input, or the caller hung up during a recording."""
         try:
-            call, plan, session = await self._load(ref, turn)
+            call, plan, session = await self._load(ref, turn, known)
         except _Replay as replay:
             return replay.response
         return await self._advance(call, plan, session, event)
 
     async def on_recording(
-        self, ref: str, turn: int, recording_url: str, recording_sid: str, waits: int = 0
+        self,
+        ref: str,
+        turn: int,
+        recording_url: str,
+        recording_sid: str,
+        waits: int = 0,
+        known: CallRecord | None = None,
     ) -> str:
         """A recording to recognize; ``waits`` counts the keep-alives answered for it so far."""
         try:
-            call, plan, session = await self._load(ref, turn)
+            call, plan, session = await self._load(ref, turn, known)
         except _Replay as replay:
             return replay.response
         key = (ref, turn)
@@ -323,7 +348,10 @@ class CallService:
         emitted = audio.start if audio is not None else None
         return await run_turn(plan, session, event, self.s.lookup, emitted)
 
-    async def _advance(self, call: CallRecord, plan: Plan, session: Session, event: Event) -> str:
+    async def _advance(
+        self, call: CallRecord, plan: Plan, session: Session, event: Event, new: bool = False
+    ) -> str:
+        """Take a turn and commit it; ``new``: ``call`` is a draft, written with the turn."""
         audio = TurnAudio(self.s)
         turn = await self.take_turn(plan, session, event, audio)
         paths = await audio.paths(turn)
@@ -335,7 +363,7 @@ class CallService:
         else:
             speech = self.s.speech_for(plan)
             response = self.dialect.turn(call.id, number, turn.outputs, paths, speech=speech)
-        return await self.commit(call, turn.session, response, turn.log, turn.sms)
+        return await self.commit(call, turn.session, response, turn.log, turn.sms, new)
 
     async def commit(
         self,
@@ -344,6 +372,7 @@ class CallService:
         response: str,
         entries: Sequence[tuple[str, dict[str, Any]]],
         sms: Sequence[str],
+        new: bool = False,
     ) -> str:
         """Store the turn taken from ``call`` (its session, the provider's ``response``, the
         log ``entries``, the ``sms`` to send) if ``call`` is still at the turn it was loaded
@@ -351,17 +380,18 @@ class CallService:
         person, ours = (call.from_number, call.to_number)
         if call.direction == Direction.OUTBOUND:
             person, ours = ours, person
+        changes: CallChanges = {"outcome": session.outcome, "answered_by": session.answered_by}
         async with self.s.store.transaction() as tx:
-            won = await tx.calls.advance(
-                call.id,
-                call.turn,
-                session.to_json(),
-                response,
-                outcome=session.outcome,
-                answered_by=session.answered_by,
-            )
+            if new:
+                won = await tx.calls.insert_first_turn(call, session.to_json(), response, **changes)
+            else:
+                won = await tx.calls.advance(
+                    call.id, call.turn, session.to_json(), response, **changes
+                )
             if not won:
-                latest = await tx.calls.get(call.id)
+                latest = await (
+                    tx.calls.get_by_sid(call.provider_sid or "") if new else tx.calls.get(call.id)
+                )
                 return (latest.last_response if latest else None) or self.dialect.gone()
             await tx.events.append_many(call.id, entries)
             messages = [

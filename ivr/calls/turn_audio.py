@@ -7,8 +7,9 @@
   variables, and its voicemail text) are rendered before the provider is asked to dial
   (:func:`render_first_prompts`), so the answer webhook finds them in the cache.
 
-Rendering never runs on the event loop: cache lookups in a thread, synthesis in the speech
-service's own queue (see ``PromptCache.prompt_audio_async``).
+Rendering never runs on the event loop: a prompt used before is one stat, a first cache
+look-up runs in a thread (once for all the calls asking at the same time), synthesis in the
+speech service's own queue (see ``PromptCache.prompt_audio_async``).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -14,6 +15,8 @@ from rich.table import Table
 
 from ivr.calls.recognition import OfflineRecognizer
 from ivr.cli.common import dialplans_dir, resolve_plan
+from ivr.cli.simulate_server import describe, run_over_server, to_json
+from ivr.demo import Media
 from ivr.demo import main as campaign_demo
 from ivr.dialplan.loader import PlanLoadError, load_plans
 from ivr.dialplan.schema import Plan
@@ -98,6 +101,14 @@ AUDIO = click.option(
     is_flag=True,
     help="Speak the caller's turns and decode them with the offline recognizers.",
 )
+MEDIA = click.option(
+    "--media",
+    type=click.Choice(["stream", "record"]),
+    default="stream",
+    show_default=True,
+    help="How the server hears callers: live over Twilio Media Streams (WebSocket, "
+    "barge-in) or with <Gather>/<Record>.",
+)
 AUDIO_DIRS = click.option(
     "--audio-dir",
     "audio_dirs",
@@ -139,6 +150,19 @@ def _print_result(result: ScenarioResult) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @AUDIO
 @AUDIO_DIRS
+@click.option(
+    "--server",
+    is_flag=True,
+    help="Run each scenario as a call through the real server and the simulated network "
+    "(real HTTP and WebSockets, real audio), not in-process.",
+)
+@click.option(
+    "--media",
+    type=click.Choice(["stream", "record"]),
+    default=None,
+    help="With --server (implies it): how the server hears the caller, live over Media "
+    "Streams (the default) or with <Gather>/<Record>.",
+)
 def simulate(
     plan: str,
     pairs: tuple[str, ...],
@@ -146,25 +170,27 @@ def simulate(
     as_json: bool,
     audio: bool,
     audio_dirs: tuple[Path, ...],
+    server: bool,
+    media: Media | None,
 ) -> None:
     """Run scripted conversations through PLAN and print their transcripts.
 
     With --audio, what the caller says is spoken (espeak-ng, a caller's voice, 8 kHz) or
     played (audio: turns) and decoded by the offline recognizers, as on a phone line; the
     transcript shows what was heard, with its confidence, under each spoken turn.
+
+    With --server, each scenario is a phone call through the real server: the simulator
+    places or receives it over HTTP and, with --media stream (the default), talks to the
+    server over a Media Stream WebSocket in real time, speaking the caller's turns in the
+    espeak-ng caller voice (FSDD recordings for audio: turns). The transcript is the
+    caller's side of the line (prompts heard, cut by barge-in), then what the server stored.
     """
+    if server or media is not None:
+        _simulate_over_server(plan, pairs, scripts, as_json, audio_dirs, media or "stream")
+        return
     loaded = resolve_plan(plan)
     variables = parse_vars(pairs)
-    if scripts:
-        scenarios = _load_scenarios(list(scripts))
-    else:
-        scenarios = [
-            (path, s)
-            for path, s in _load_scenarios(scenario_files(scenarios_dir()))
-            if s.plan == loaded.id
-        ]
-        if not scenarios:
-            raise click.ClickException(f"no scenario for {loaded.id} under {scenarios_dir()}/")
+    scenarios = _plan_scenarios(loaded, scripts)
     hearing = Hearing(audio, audio_dirs)
     results = []
     for path, scenario in scenarios:
@@ -180,6 +206,60 @@ def simulate(
         for result in results:
             _print_result(result)
     if not all(r.passed for r in results):
+        sys.exit(1)
+
+
+def _plan_scenarios(plan: Plan, scripts: tuple[Path, ...]) -> list[tuple[Path, Scenario]]:
+    if scripts:
+        return _load_scenarios(list(scripts))
+    found = [
+        (path, s)
+        for path, s in _load_scenarios(scenario_files(scenarios_dir()))
+        if s.plan == plan.id
+    ]
+    if not found:
+        raise click.ClickException(f"no scenario for {plan.id} under {scenarios_dir()}/")
+    return found
+
+
+def _simulate_over_server(
+    plan: str,
+    pairs: tuple[str, ...],
+    scripts: tuple[Path, ...],
+    as_json: bool,
+    audio_dirs: tuple[Path, ...],
+    media: Media,
+) -> None:
+    loaded = resolve_plan(plan)
+    scenarios = _plan_scenarios(loaded, scripts)
+    plan_set, errors = load_plans([dialplans_dir()])
+    if errors:
+        raise click.ClickException("\n".join(map(str, errors)))
+    for path, scenario in scenarios:
+        if scenario.plan not in plan_set.plans:
+            raise click.ClickException(f"{path}: no plan {scenario.plan!r} under {dialplans_dir()}")
+        if scenario.text_only and scripts:
+            raise click.ClickException(
+                f"{path}: it pins a confidence (text mode only); real audio brings its own"
+            )
+    text_only = [path.name for path, s in scenarios if s.text_only]
+    if text_only:  # of the plan's scenarios, those that only make sense as text
+        click.echo(
+            f"left out (they pin a confidence, text mode only): {', '.join(text_only)}", err=True
+        )
+        scenarios = [(path, s) for path, s in scenarios if not s.text_only]
+    folders = audio_dirs or tuple(d for d in DEFAULT_AUDIO_DIRS if d.is_dir())
+    calls = asyncio.run(
+        run_over_server(plan_set, scenarios, parse_vars(pairs), media, folders, dialplans_dir())
+    )
+    if as_json:
+        docs = [to_json(c, media) for c in calls]
+        click.echo(json.dumps(docs[0] if len(docs) == 1 else {"results": docs},
+                              ensure_ascii=False, indent=2))  # fmt: skip
+    else:
+        for c in calls:
+            click.echo("\n".join(describe(c, media)) + "\n")
+    if not all(c.passed for c in calls):
         sys.exit(1)
 
 
@@ -268,9 +348,14 @@ def scenarios(audio: bool, audio_dirs: tuple[Path, ...]) -> None:
     help="Keep the server running afterwards, with the campaign in the operator console.",
 )
 @click.option("--port", type=int, default=None, help="Port of the server (default: a free one).")
-def demo(serve_console: bool, port: int | None) -> None:
-    """A reminder campaign end to end: server, scheduler, simulated phones, offline speech."""
-    if not campaign_demo(Path.cwd(), serve_console, port):
+@MEDIA
+def demo(serve_console: bool, port: int | None, media: Media) -> None:
+    """A reminder campaign end to end: server, scheduler, simulated phones, offline speech.
+
+    The server hears callers live over Media Streams (--media stream, the default: barge-in,
+    real-time audio frames) or with <Gather>/<Record> (--media record).
+    """
+    if not campaign_demo(Path.cwd(), serve_console, port, media):
         sys.exit(1)
 
 

@@ -9,10 +9,12 @@ be cut: barge-in), and ``end_silence_ms`` of unvoiced audio after it ends the tu
 Recognition never runs on the event loop. The utterance (with ``preroll_ms`` of audio from
 before the onset, because a detector fires only once a word is well under way and its first
 consonant would be lost) goes to the engine's pool (Vosk: threads, it releases the GIL;
-PocketSphinx: processes, it holds the GIL). It is decoded in one go, started 300 ms into the
-trailing silence so that decoding overlaps the rest of the wait for the end of the turn (a
-caller who goes on drops that decoding); Vosk can instead be fed while the caller speaks
-(``decoding="stream"``).
+PocketSphinx: processes, it holds the GIL). Vosk is fed while the caller speaks
+(``decoding="stream"``) and its stream is finished 300 ms into the trailing silence, so that
+only the tail of the work is left when the caller stops; PocketSphinx decodes the utterance in
+one go (``decoding="whole"``), started 300 ms into the trailing silence. Either way the result
+is being computed during the rest of the wait for the end of the turn (a caller who goes on
+drops it; a stream then starts over from the utterance's beginning).
 
 The detector runs on the event loop (Silero: ~0.3 ms per 32 ms of audio; WebRTC: microseconds),
 so the default one's model should be loaded at start-up with :func:`ivr.speech.vad.warm_up`.
@@ -39,9 +41,10 @@ log = logging.getLogger(__name__)
 _ONSET_GAP_FRAMES = 2
 # Trailing silence kept for the recognizer: enough for it to settle the last word; the rest of
 # ``end_silence_ms`` would only cost decoding time. Once this much silence followed the speech,
-# decoding starts (whole-utterance engines) while the listener still waits for the end of the
-# turn: PocketSphinx's 100-250 ms of decoding then overlaps the end-of-turn silence. Speech
-# that resumes drops that decoding (its result is ignored) and starts over later.
+# the recognition is computed (a whole-utterance decode, or a stream's finish) while the
+# listener still waits for the end of the turn: PocketSphinx's 100-250 ms of decoding then
+# overlaps the end-of-turn silence. Speech that resumes drops that result (it is ignored) and
+# the work starts over.
 _TRAILING_KEEP_MS = 300
 
 
@@ -62,13 +65,19 @@ class SpeechFinished:
 
 
 LiveEvent = SpeechStarted | SpeechFinished
-Decoding = Literal["stream", "whole"]
+Decoding = Literal["auto", "stream", "whole"]
+
+
+# A stream is fed in pieces of at least this much audio (PCM16 bytes at 8 kHz: 200 ms): a
+# piece is a job for the pool and a wake-up of the event loop when it is done, and per 20 ms
+# frame those cost 50 calls 2,500 jobs a second.
+_STREAM_PIECE_BYTES = 2 * TELEPHONY_RATE // 5
 
 
 class _IncrementalDecode:
     """A recognizer stream fed from the pool while the caller speaks: one ``accept`` in flight
     at a time (a stream is not thread-safe), audio that arrives meanwhile is sent next, in one
-    piece."""
+    piece of at least ``_STREAM_PIECE_BYTES``; ``finish`` sends what is left."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, pool: Executor) -> None:
         self._loop = loop
@@ -77,6 +86,7 @@ class _IncrementalDecode:
         self._pending = bytearray()
         self._busy: asyncio.Future[None] | None = None
         self._failed: BaseException | None = None
+        self._finishing = False
 
     def start(self, make: Callable[[], RecognitionStream]) -> None:
         self._busy = asyncio.ensure_future(self._run(self._open, make))
@@ -97,7 +107,8 @@ class _IncrementalDecode:
         self._stream.accept(pcm16)
 
     def _pump(self) -> None:
-        if self._busy is None and self._pending and self._failed is None:
+        enough = self._finishing or len(self._pending) >= _STREAM_PIECE_BYTES
+        if self._busy is None and self._pending and self._failed is None and enough:
             chunk = bytes(self._pending)
             self._pending.clear()
             self._busy = asyncio.ensure_future(self._run(self._accept, chunk))
@@ -107,6 +118,8 @@ class _IncrementalDecode:
         self._pump()
 
     async def finish(self) -> Recognition:
+        self._finishing = True
+        self._pump()
         while self._busy is not None:
             await asyncio.shield(self._busy)
         if self._failed is not None:
@@ -130,12 +143,13 @@ class LiveListener:
     the turn is over (both events come at once); if not (a cough, a click, a door), it is
     forgotten and listening goes on, without any event.
 
-    ``decoding``: ``"whole"`` (the default) decodes the utterance in one go, started 300 ms
-    into the trailing silence; ``"stream"`` feeds the recognizer's stream while the caller
-    speaks (engines that decode in threads only: a stream cannot cross into a worker process).
-    Measured with Vosk on short answers (bench/live_listener.py), whole decoding had its result
-    when the turn ended and answered 70-85 ms sooner at p50 than streaming, which still has to
-    flush the stream then. ``workers`` sizes the decoding pool as
+    ``decoding``: ``"whole"`` decodes the utterance in one go, started 300 ms into the
+    trailing silence; ``"stream"`` feeds the recognizer's stream while the caller speaks and
+    finishes it 300 ms into the trailing silence (engines that decode in threads only: a
+    stream cannot cross into a worker process); ``"auto"`` (the default) streams where the
+    engine can. Streaming spreads the work over the caller's speech: with 50 callers who stop
+    speaking at once, only each stream's tail (a third of Vosk's work on a short answer) is
+    left to queue for the pool (bench/streams.py). ``workers`` sizes the decoding pool as
     :func:`ivr.speech.asr.recognize_async` does.
     """
 
@@ -150,7 +164,7 @@ class LiveListener:
         vad: VoiceActivityDetector | None = None,
         preroll_ms: int = 400,
         min_speech_ms: int = 120,
-        decoding: Decoding = "whole",
+        decoding: Decoding = "auto",
         workers: int | None = None,
     ) -> None:
         for name, value, low in (
@@ -166,8 +180,10 @@ class LiveListener:
             raise ValueError(
                 f"max_speech_ms ({max_speech_ms}) is shorter than onset_ms ({onset_ms})"
             )
-        if decoding not in ("stream", "whole"):
-            raise ValueError(f"decoding is 'stream' or 'whole', got {decoding!r}")
+        if decoding not in ("auto", "stream", "whole"):
+            raise ValueError(f"decoding is 'auto', 'stream' or 'whole', got {decoding!r}")
+        if decoding == "auto":
+            decoding = "stream" if recognizer.runs_in == "thread" else "whole"
         if decoding == "stream" and recognizer.runs_in != "thread":
             raise ValueError(f"{recognizer.name} decodes in processes: it cannot be streamed")
         self.recognizer = recognizer
@@ -177,6 +193,7 @@ class LiveListener:
         self._end_frames = _frames(end_silence_ms)
         self._max_frames = _frames(max_speech_ms)
         self._min_frames = min(_frames(min_speech_ms), self._onset_frames)
+        self.decoding: Decoding = decoding  # "stream" or "whole", as chosen for the engine
         self._streaming = decoding == "stream"
         self._workers = workers
         self._rest = b""  # mu-law bytes short of a whole frame
@@ -280,11 +297,16 @@ class LiveListener:
             self._voiced_total += 1
             self._last_voiced = index
             self._silence = 0
-            self._drop_early()
+            if self._early is not None:
+                self._drop_early()
+                if self._streaming and self._started is not None:
+                    self._start_stream()  # finished early: start over from the pre-roll
         else:
             self._silence += 1
             if self._silence == self._keep_frames and self._decodes_early():
-                self._early = asyncio.ensure_future(self._decode(self._audio()))
+                # The stream is taken now: the frames that follow are not the answer's.
+                stream, self._incremental = self._incremental, None
+                self._early = asyncio.ensure_future(self._early_result(stream))
         if self._started is None:
             onset = self._onset(index, voiced)
             if onset is not None:
@@ -319,12 +341,16 @@ class LiveListener:
             return None
         self._started = self._run
         if self._streaming:
-            loop = asyncio.get_running_loop()
-            self._incremental = _IncrementalDecode(loop, asr.start_pool("thread", self._workers))
-            recognizer, grammar = self.recognizer, self.grammar
-            self._incremental.start(lambda: recognizer.stream(grammar, TELEPHONY_RATE))
-            self._incremental.feed(bytes(self._utterance))
+            self._start_stream()
         return self._started
+
+    def _start_stream(self) -> None:
+        """A recognizer stream fed with the utterance so far, then with each frame."""
+        loop = asyncio.get_running_loop()
+        self._incremental = _IncrementalDecode(loop, asr.start_pool("thread", self._workers))
+        recognizer, grammar = self.recognizer, self.grammar
+        self._incremental.start(lambda: recognizer.stream(grammar, TELEPHONY_RATE))
+        self._incremental.feed(bytes(self._utterance))
 
     def _append(self, frame: bytes) -> None:
         self._utterance += frame
@@ -355,10 +381,15 @@ class LiveListener:
         return []
 
     def _decodes_early(self) -> bool:
-        """Whether the sound would be decoded whole if it ended now."""
-        if self._incremental is not None:
-            return False
+        """Whether the sound would be recognized if it ended now."""
         return self._started is not None or self._voiced_total >= self._min_frames
+
+    async def _early_result(self, stream: _IncrementalDecode | None) -> Recognition:
+        """The recognition of the sound as it stands, ``_keep_frames`` into its silence: the
+        stream fed so far finished, or the audio decoded whole."""
+        if stream is not None:
+            return await stream.finish()
+        return await self._decode(self._audio())
 
     def _audio(self) -> bytes:
         """The sound from its pre-roll up to ``_keep_frames`` of silence after its last

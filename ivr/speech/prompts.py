@@ -23,6 +23,7 @@ import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,11 @@ DEFAULT_CACHE_DIR = Path("audio") / "cache"
 # Bump when the way a prompt file is produced changes (filter, encoder): old entries are
 # then simply never looked up again.
 CACHE_LAYOUT = 1
+# How many prompts' paths prompt_audio_async remembers.
+MAX_SEEN = 10_000
+
+# What names a prompt: text, language, format, rate, voice variant.
+Prompt = tuple[str, str, AudioFormat, int | None, str | None]
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,10 @@ class PromptCache:
         self.hits = 0
         self.misses = 0
         self._lock = threading.Lock()
+        # Where the prompts this process has used are: a webhook's cache hit needs neither
+        # the key's hash nor a thread (two trips per prompt, every webhook of a burst).
+        self._seen: dict[Prompt, Path] = {}
+        self._finding: dict[Prompt, asyncio.Future[Path]] = {}
 
     @property
     def service(self) -> TtsService:
@@ -184,17 +194,44 @@ class PromptCache:
         rate: int | None = None,
         variant: str | None = None,
     ) -> Path:
-        """Like :meth:`prompt_audio`, for the event loop: file I/O runs in a thread, and a
-        miss waits in the speech service's own queue, not in one of the loop's threads (a
-        burst of renders must not starve the cache hits of other calls)."""
-        key = await asyncio.to_thread(self.key, text, language, fmt, rate, variant)
+        """Like :meth:`prompt_audio`, for the event loop: a prompt used before costs one stat;
+        a first look-up runs in a thread, and a miss waits in the speech service's own queue,
+        not in one of the loop's threads (a burst of renders must not starve the cache hits
+        of other calls)."""
+        prompt = (text, language, fmt, rate, variant)
+        seen = self._seen.get(prompt)
+        # A stat on the loop (microseconds, from the kernel's cache) instead of two trips to
+        # a thread: the file of a prompt seen before is only looked at, never rendered here.
+        if seen is not None and seen.is_file():
+            self._count(hit=True)
+            return seen
+        # Sixty callers hearing the same greeting at once look it up (or render it) once.
+        finding = self._finding.get(prompt)
+        if finding is None:
+            finding = asyncio.ensure_future(self._find_or_render(prompt))
+            self._finding[prompt] = finding
+            finding.add_done_callback(partial(self._found, prompt))
+        else:
+            self._count(hit=True)
+        return await asyncio.shield(finding)
+
+    def _found(self, prompt: Prompt, finding: asyncio.Future[Path]) -> None:
+        self._finding.pop(prompt, None)
+        if not finding.cancelled():
+            finding.exception()  # retrieved here too: every waiter may have gone
+
+    async def _find_or_render(self, prompt: Prompt) -> Path:
+        key = await asyncio.to_thread(self.key, *prompt)
         path = self._path(key)
         if await asyncio.to_thread(path.is_file):
             self._count(hit=True)
-            return path
-        audio = await self.service.render(text, language, fmt, rate, variant)
-        await asyncio.to_thread(_write_atomically, path, audio)
-        self._count(hit=False)
+        else:
+            audio = await self.service.render(*prompt)
+            await asyncio.to_thread(_write_atomically, path, audio)
+            self._count(hit=False)
+        if len(self._seen) >= MAX_SEEN:
+            self._seen.clear()  # dynamic prompts (names, times) come and go
+        self._seen[prompt] = path
         return path
 
     def is_cached(

@@ -4,7 +4,7 @@ Open a Store from a database URL, run ``upgrade_database`` (or ``Store.upgrade``
 start-up, and do all reads and writes inside ``async with store.transaction() as tx``.
 """
 
-from ivr.store.calls import CallChanges, CallEventRecord, CallRecord
+from ivr.store.calls import CallChanges, CallEventRecord, CallRecord, draft_inbound_call
 from ivr.store.campaigns import Admission, CampaignRecord, Counts, ExportRow, NewCampaign
 from ivr.store.db import (
     DATABASE_URL_VARIABLE,
@@ -71,6 +71,7 @@ __all__ = [
     "WebhookDeliveryRecord",
     "create_engine",
     "database_revision",
+    "draft_inbound_call",
     "head_revision",
     "normalize_database_url",
     "upgrade_database",

@@ -51,7 +51,7 @@ class CallRecord:
         return self.status in FINAL_CALL_STATUSES
 
     @classmethod
-    def of(cls, row: RowMapping) -> CallRecord:
+    def of(cls, row: Mapping[Any, Any]) -> CallRecord:
         values = {name: row[name] for name in _CALL_FIELDS}
         values["direction"] = Direction(row["direction"])
         values["status"] = CallStatus(row["status"])
@@ -143,6 +143,32 @@ class CallRepository:
             raise LookupError(f"call with provider sid {provider_sid} vanished")
         return record, created
 
+    async def insert_first_turn(
+        self, draft: CallRecord, session_json: str, response: str, **changes: Unpack[CallChanges]
+    ) -> bool:
+        """Write an inbound call (a :func:`draft_inbound_call`) with its first turn taken:
+        turn 1, its session and TwiML. True if written; False when a call with its provider
+        sid exists (another delivery of the first webhook won: nothing is written).
+
+        One statement where creating the call and then advancing it took two transactions;
+        like :meth:`get_or_create_by_sid`, PostgreSQL makes a concurrent twin wait and skip.
+        """
+        values = {name: getattr(draft, name) for name in _CALL_FIELDS}
+        values.update(
+            direction=draft.direction.value,
+            status=draft.status.value,
+            turn=draft.turn + 1,
+            session_json=session_json,
+            last_response=response,
+            **changes,
+        )
+        statement = (
+            insert_for(self._backend, CALLS)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=[CALLS.c.provider_sid])
+        )
+        return rowcount(await self._session.execute(statement)) == 1
+
     async def get(self, ref: str) -> CallRecord | None:
         return await self._one(CALLS.c.id == ref)
 
@@ -233,6 +259,25 @@ class CallRepository:
     async def _one(self, condition: ColumnElement[bool]) -> CallRecord | None:
         row = (await self._session.execute(select(CALLS).where(condition))).mappings().first()
         return None if row is None else CallRecord.of(row)
+
+
+def draft_inbound_call(
+    *,
+    provider_sid: str,
+    plan_id: str,
+    plan_hash: str,
+    from_number: str,
+    to_number: str,
+    session_json: str,
+    status: CallStatus = CallStatus.IN_PROGRESS,
+) -> CallRecord:
+    """An inbound call at turn 0 with a fresh reference, not written yet: the runtime takes
+    its first turn with it, then writes both at once (:meth:`CallRepository.insert_first_turn`)."""
+    values = _new_call(
+        Direction.INBOUND, plan_id, plan_hash, from_number, to_number, session_json, status
+    )
+    blank = dict.fromkeys(_CALL_FIELDS)
+    return CallRecord.of({**blank, **values, "provider_sid": provider_sid})
 
 
 def _new_call(

@@ -18,6 +18,8 @@ from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from ivr.store.sqlite_driver import OneTripConnection, connect_one_trip
+
 DATABASE_URL_VARIABLE = "IVR_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///var/ivr.db"
 
@@ -112,6 +114,8 @@ def create_engine(url: str | URL) -> AsyncEngine:
             # The default lives under ./var/, which a fresh checkout does not have yet.
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(normalized)
+        # Each statement one trip to the connection's thread, not four (see sqlite_driver).
+        event.listen(engine.sync_engine, "do_connect", connect_one_trip)
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         event.listen(engine.sync_engine, "begin", _begin_sqlite_write_transaction)
         return engine
@@ -195,4 +199,9 @@ def _begin_sqlite_write_transaction(connection: Connection) -> None:
     # write lock up front makes concurrent writers queue on busy_timeout instead. A read-only
     # transaction takes no lock: in WAL mode it reads a snapshot while a writer commits.
     read_only = connection.get_execution_options().get(READ_ONLY, False)
-    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+    driver = connection.connection.driver_connection
+    if isinstance(driver, OneTripConnection):
+        driver.begin_with_next_statement(begin)
+    else:
+        connection.exec_driver_sql(begin)

@@ -145,4 +145,8 @@ async def _lock_for_migration(connection: AsyncConnection) -> None:
         await connection.execute(
             text("SELECT pg_advisory_xact_lock(:key)"), {"key": _POSTGRESQL_MIGRATION_LOCK}
         )
-    # SQLite: the transaction starts with BEGIN IMMEDIATE (see db.py), the same guarantee.
+    else:
+        # SQLite: the transaction starts with BEGIN IMMEDIATE (see db.py), the same guarantee,
+        # sent with its first statement: this one, so the lock is held before alembic runs
+        # (alembic's context is global to the process: two upgrades must not interleave).
+        await connection.execute(text("SELECT 1"))

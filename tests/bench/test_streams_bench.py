@@ -19,6 +19,8 @@ from tests.conftest import ROOT
 
 
 def _bench() -> ModuleType:
+    # Run as a script, bench/streams.py finds its helper module (streams_server) next to it.
+    sys.path.insert(0, str(ROOT / "bench"))
     spec = importlib.util.spec_from_file_location("bench_streams", ROOT / "bench" / "streams.py")
     assert spec is not None
     assert spec.loader is not None

@@ -13,6 +13,7 @@ import threading
 import time
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import unused_port
 
 from tests.conftest import ROOT
@@ -36,6 +37,7 @@ def _as_a_shell_starts_a_background_job() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+@pytest.mark.timeout(300)  # the demo's calls are streamed in real time
 def test_demo_console_serves_the_campaign_until_interrupted() -> None:
     port = unused_port()
     process = subprocess.Popen(
@@ -49,7 +51,7 @@ def test_demo_console_serves_the_campaign_until_interrupted() -> None:
     reader.start()
     seen: list[str] = []
     try:
-        deadline = time.monotonic() + 110
+        deadline = time.monotonic() + 240
         found = None
         while found is None:
             assert time.monotonic() < deadline, "no console line:\n" + "".join(seen)

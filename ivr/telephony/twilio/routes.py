@@ -155,9 +155,9 @@ async def gather(request: web.Request) -> web.Response:
 
     async def work() -> str:
         hook = parse_gather(_form(request))
-        await request.app[CALLS].check_webhook(ref, hook.call_sid, turn)
-        digits = hook.digits
-        return await request.app[CALLS].on_keys(ref, turn, typed + digits, first=not typed)
+        calls = request.app[CALLS]
+        call = await calls.check_webhook(ref, hook.call_sid, turn)
+        return await calls.on_keys(ref, turn, typed + hook.digits, first=not typed, known=call)
 
     return await _handle(request, work)
 
@@ -168,12 +168,14 @@ async def record(request: web.Request) -> web.Response:
 
     async def work() -> str:
         hook = parse_record(_form(request))
-        await calls.check_webhook(ref, hook.call_sid, turn)
+        call = await calls.check_webhook(ref, hook.call_sid, turn)
         if hook.hung_up:
-            return await calls.on_event(ref, turn, CallerHungUp())
+            return await calls.on_event(ref, turn, CallerHungUp(), known=call)
         if hook.key is not None:
-            return await calls.on_keys(ref, turn, hook.key, first=True)
-        return await calls.on_recording(ref, turn, hook.recording_url, hook.recording_sid)
+            return await calls.on_keys(ref, turn, hook.key, first=True, known=call)
+        return await calls.on_recording(
+            ref, turn, hook.recording_url, hook.recording_sid, known=call
+        )
 
     return await _handle(request, work)
 
@@ -195,8 +197,8 @@ async def recognizing(request: web.Request) -> web.Response:
     calls = request.app[CALLS]
 
     async def work() -> str:
-        await calls.check_webhook(ref, parse_call_sid(_form(request)), turn)
-        return await calls.on_recording(ref, turn, recording_url, recording_sid, waits)
+        call = await calls.check_webhook(ref, parse_call_sid(_form(request)), turn)
+        return await calls.on_recording(ref, turn, recording_url, recording_sid, waits, call)
 
     return await _handle(request, work)
 
@@ -206,8 +208,8 @@ async def no_input(request: web.Request) -> web.Response:
     calls = request.app[CALLS]
 
     async def work() -> str:
-        await calls.check_webhook(ref, parse_call_sid(_form(request)), turn)
-        return await calls.on_event(ref, turn, NoInput())
+        call = await calls.check_webhook(ref, parse_call_sid(_form(request)), turn)
+        return await calls.on_event(ref, turn, NoInput(), known=call)
 
     return await _handle(request, work)
 
