@@ -95,6 +95,10 @@ class Settings(BaseModel):
     # Voice activity detector of live calls (ivr.speech.vad.make_vad); unset: Silero, or
     # WebRTC where Silero's model is not installed.
     vad: Literal["silero", "webrtc", "energy"] | None = None
+    # Wall-clock seconds per second of prompt audio sent over a media stream: 1 (real time)
+    # for a real provider; less only for a simulator playing faster than real time (its
+    # stream_time_scale), as the tests' simulated streaming calls do.
+    stream_pace: float = Field(default=1.0, gt=0, le=1)
     # Operator console sign-in: user name -> password hash (``ivr console-user NAME`` prints
     # one); in the environment ``name:hash,name:hash`` or JSON. The API token also signs in.
     console_users: dict[str, str] = {}

@@ -99,10 +99,12 @@ class MediaSession:
         *,
         ahead: float = DEFAULT_AHEAD,
         mark_grace: float = MARK_GRACE,
+        pace: float = 1.0,
     ) -> None:
         self.runtime = runtime
         self.transport = transport
         self.ahead = ahead
+        self.pace = pace  # wall seconds per second of prompt audio (playback.Player)
         self.mark_grace = mark_grace
         self._queue: asyncio.Queue[_Inbound] = asyncio.Queue()
         self.turns = 0
@@ -171,7 +173,9 @@ class _TurnRun:
         self.session = session
         self.turn = turn
         self.loop = asyncio.get_running_loop()
-        self.player = Player(session.transport, turn.turn, turn.prompts, session.ahead)
+        self.player = Player(
+            session.transport, turn.turn, turn.prompts, session.ahead, session.pace
+        )
         self.heard_upto = -1  # index of the last prompt whose mark came back
         self.interrupted: str | None = None  # how the caller cut the prompts, if they did
         self.over_at: float | None = None  # when the caller had heard (or cut) the prompts

@@ -3,7 +3,9 @@
 The provider buffers what it is sent and plays it in real time. Sending a whole prompt at
 once would put seconds of audio in that buffer: a ``clear`` empties it, but marks and the
 listening timeout would drift from what the caller hears, and a provider may refuse a flood.
-So frames go out at the speed they play, at most ``ahead`` seconds in front of playback.
+So frames go out at the speed they play, at most ``ahead`` (real) seconds in front of playback.
+``pace`` is the wall-clock seconds one second of audio takes to play: 1 for a real provider,
+less for a simulated one that plays faster than real time (its ``stream_time_scale``).
 """
 
 from __future__ import annotations
@@ -39,11 +41,13 @@ class Player:
         turn: int,
         prompts: Sequence[LivePrompt],
         ahead: float = DEFAULT_AHEAD,
+        pace: float = 1.0,
     ) -> None:
         self._transport = transport
         self._turn = turn
         self._prompts = list(prompts)
         self._ahead = ahead
+        self._pace = pace
         self._task: asyncio.Task[None] | None = None
         # Loop time at which everything sent so far will have played (an estimate: the
         # provider's own clock decides; marks tell the truth).
@@ -59,20 +63,22 @@ class Player:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        sent = 0.0
+        sent = 0.0  # seconds of audio
         for index, prompt in enumerate(self._prompts):
             for offset in range(0, len(prompt.audio), FRAME_BYTES):
-                lead = sent - (loop.time() - started)
+                # In real seconds whatever the pace: a stalled event loop runs a faster
+                # earpiece dry no sooner than a real one.
+                lead = sent * self._pace - (loop.time() - started)
                 if lead > self._ahead:
                     # Sleep a little past the limit, then send a burst: one wake-up per
                     # BURST of audio instead of one per 20 ms frame (many calls at once).
-                    await asyncio.sleep(lead - self._ahead + BURST)
+                    await asyncio.sleep(lead - self._ahead + BURST * self._pace)
                 frame = prompt.audio[offset : offset + FRAME_BYTES]
                 await self._transport.send_audio(frame)
                 sent += len(frame) / SAMPLE_RATE
-                self.ends_at = started + sent
+                self.ends_at = started + sent * self._pace
             await self._transport.send_mark(mark_name(self._turn, index))
-        self.ends_at = started + sent
+        self.ends_at = started + sent * self._pace
 
     async def cancel(self) -> None:
         """Stop sending; a send that already failed (the stream closed) is not raised here:

@@ -27,9 +27,11 @@ from tests.conftest import DIALPLANS, FSDD
 
 SHOP = "+15550100"
 CALLER = "+12025550142"
-# Real time: the app paces its prompts by the wall clock (at most 1 s ahead of playback), so
-# a faster simulator clock would run its earpiece dry between frames and hear prompts end early.
-TIME_SCALE = 1.0
+# Faster than real time: the simulator sleeps TIME_SCALE real seconds per second of the call,
+# and the app paces its prompts to match (stream_pace), or the simulator's earpiece would run
+# dry between frames and hear prompts end early. The app's own timeouts stay in real seconds,
+# so they are only more lenient with a caller who answers sooner.
+TIME_SCALE = 0.25
 
 
 @dataclass
@@ -77,6 +79,7 @@ async def running(tmp_path: Path, aiohttp_server: AiohttpServer) -> Running:
     settings = Settings(
         provider="simulator",
         twilio_media="stream",
+        stream_pace=TIME_SCALE,
         public_url=url,
         database_url=f"sqlite:///{tmp_path}/ivr.db",
         dialplans=DIALPLANS,

@@ -59,10 +59,19 @@ class StreamCall:
     """One ``<Connect><Stream>`` of a call, as Twilio would run it."""
 
     def __init__(
-        self, http: aiohttp.ClientSession, twiml: str, call_sid: str, *, echo_marks: bool = True
+        self,
+        http: aiohttp.ClientSession,
+        twiml: str,
+        call_sid: str,
+        *,
+        echo_marks: bool = True,
+        time_scale: float = 1.0,
     ) -> None:
         self.http = http
         self.echo_marks = echo_marks  # False: a provider that never answers marks
+        # Real seconds per second of audio, both ways (the caller's microphone and playback
+        # of what the server sends): below 1 against a server whose stream_pace matches.
+        self.time_scale = time_scale
         self.call_sid = call_sid
         self.url, self.action, self.parameters = connect_of(twiml)
         self.stream_sid = "MZ" + call_sid[2:]
@@ -162,19 +171,20 @@ class StreamCall:
                 frame = self._speech.get_nowait()
                 now = loop.time()
                 self.speech_started = self.speech_started or now
-                self.speech_ended = now + 0.02
+                self.speech_ended = now + 0.02 * self.time_scale
             self._chunk += 1
             await self._send_numbered(
                 "media",
                 media={
                     "track": "inbound",
                     "chunk": str(self._chunk),
-                    "timestamp": str(round((loop.time() - self._started) * 1000)),
+                    "timestamp": str((self._chunk - 1) * 20),
                     "payload": base64.b64encode(frame).decode(),
                 },
             )
-            # Real time: Twilio sends a frame every 20 ms whatever the server does.
-            await asyncio.sleep(max(0.0, self._started + self._chunk * 0.02 - loop.time()))
+            # Real time (scaled): Twilio sends a frame every 20 ms whatever the server does.
+            due = self._started + self._chunk * 0.02 * self.time_scale
+            await asyncio.sleep(max(0.0, due - loop.time()))
 
     # -- what the server sends --------------------------------------------------------------
 
@@ -190,7 +200,8 @@ class StreamCall:
             event = frame["event"]
             if event == "media":
                 audio = base64.b64decode(frame["media"]["payload"])
-                self._playing_until = max(self._playing_until, now) + len(audio) / 8000
+                played = len(audio) / 8000 * self.time_scale
+                self._playing_until = max(self._playing_until, now) + played
                 await self._record("media", audio)
             elif event == "mark":
                 if not self.echo_marks:

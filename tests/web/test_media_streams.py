@@ -26,6 +26,10 @@ from tests.web.conftest import CALLER, SHOP_LINE, Server, start_server
 from tests.web.stream_client import Heard, StreamCall
 
 CALL_SID = "CA" + "5" * 32
+# The far end plays and speaks TIME_SCALE real seconds per second of audio, and the server
+# paces its prompts to match (stream_pace): the calls take less than their audio would.
+# Listening timeouts stay in real seconds (only more lenient with a caller who is sooner).
+TIME_SCALE = 0.5
 NOTICE_LINE = "+15550177"
 NOTICE_PLAN = """
 id: notice_line
@@ -112,6 +116,7 @@ async def server(
             aiohttp_server,
             http,
             twilio_media="stream",
+            stream_pace=TIME_SCALE,
             dialplans=plans,
             plan_variables={"order_status_line": {"orders_api": orders}},
         )
@@ -138,7 +143,7 @@ async def webhook(server: Server, url: str, form: dict[str, str]) -> str:
 async def answer(server: Server, to: str = SHOP_LINE, call_sid: str = CALL_SID) -> StreamCall:
     """Ring the line; the server answers with <Connect><Stream>; open the stream."""
     twiml = await webhook(server, server.url + "/twilio/voice", voice_form(to, call_sid))
-    call = StreamCall(server.http, twiml, call_sid)
+    call = StreamCall(server.http, twiml, call_sid, time_scale=TIME_SCALE)
     await call.open()
     return call
 
@@ -191,7 +196,7 @@ async def test_the_answer_webhook_connects_a_stream_with_a_signed_call_reference
     twiml = await webhook(server, server.url + "/twilio/voice", voice_form())
     doc = ET.fromstring(twiml)
     assert [child.tag for child in doc] == ["Connect"]
-    call = StreamCall(server.http, twiml, CALL_SID)
+    call = StreamCall(server.http, twiml, CALL_SID, time_scale=TIME_SCALE)
     port = server.url.rsplit(":", 1)[1]
     assert call.url == f"wss://127.0.0.1:{port}/twilio/stream"
     assert "/twilio/stream-ended?" in call.action
@@ -284,7 +289,7 @@ async def test_outbound_reminder_confirmed_by_voice(server: Server) -> None:
         "AnsweredBy": "human",
     }
     twiml = await webhook(server, f"{server.url}/twilio/voice?call={placed.id}", form)
-    call = StreamCall(server.http, twiml, placed.provider_sid)
+    call = StreamCall(server.http, twiml, placed.provider_sid, time_scale=TIME_SCALE)
     await call.open()
     await call.wait(has("mark", "t1p0"))  # the greeting was sent; the question follows
     await call.wait(played(1.0, after=index(call.heard, "mark", "t1p0")))
@@ -338,7 +343,9 @@ async def test_a_dropped_websocket_resumes_through_the_action_url(server: Server
     await call.wait(has("mark", "t2p0"))
     await call.close()  # the network fails mid-call: no stop frame
     doc = await after_stream(server, call)
-    resumed = StreamCall(server.http, ET.tostring(doc, encoding="unicode"), CALL_SID)
+    resumed = StreamCall(
+        server.http, ET.tostring(doc, encoding="unicode"), CALL_SID, time_scale=TIME_SCALE
+    )
     assert resumed.parameters == call.parameters
     await resumed.open()
     # The stored turn plays again: the number question, then keys carry on.
@@ -352,7 +359,7 @@ async def test_a_dropped_websocket_resumes_through_the_action_url(server: Server
 
 async def test_a_forged_upgrade_is_refused_before_upgrading(server: Server) -> None:
     twiml = await webhook(server, server.url + "/twilio/voice", voice_form())
-    call = StreamCall(server.http, twiml, CALL_SID)
+    call = StreamCall(server.http, twiml, CALL_SID, time_scale=TIME_SCALE)
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await call.open(signature="forged")
     assert refused.value.status == 403
@@ -396,14 +403,14 @@ async def test_garbage_frames_are_ignored_and_the_call_goes_on(server: Server) -
 async def test_a_stream_for_an_unknown_or_ended_call_is_closed(server: Server) -> None:
     twiml = await webhook(server, server.url + "/twilio/voice", voice_form())
     # A parameter this server never signed.
-    forged = StreamCall(server.http, twiml, CALL_SID)
+    forged = StreamCall(server.http, twiml, CALL_SID, time_scale=TIME_SCALE)
     forged.parameters = {"call": "nosuchcall.0123456789abcdef0123456789abcdef"}
     await forged.open()
     await forged.wait_closed(timeout=10)
     assert forged.heard.audio_bytes() == 0
     await forged.close()
     # The right reference with another CallSid.
-    other = StreamCall(server.http, twiml, "CA" + "6" * 32)
+    other = StreamCall(server.http, twiml, "CA" + "6" * 32, time_scale=TIME_SCALE)
     await other.open()
     await other.wait_closed(timeout=10)
     assert other.heard.audio_bytes() == 0
@@ -412,7 +419,7 @@ async def test_a_stream_for_an_unknown_or_ended_call_is_closed(server: Server) -
     status = {**voice_form(), "CallStatus": "completed", "CallDuration": "3"}
     response = await server.post("/twilio/status", status)
     assert response.status == 204
-    late = StreamCall(server.http, twiml, CALL_SID)
+    late = StreamCall(server.http, twiml, CALL_SID, time_scale=TIME_SCALE)
     await late.open()
     await late.wait_closed(timeout=10)
     assert late.heard.audio_bytes() == 0
@@ -425,7 +432,7 @@ async def test_a_new_stream_for_the_call_replaces_one_left_open(server: Server) 
     await first.wait(played(0.3))
     # Twilio has given up on the first socket (the server never noticed) and connects again.
     second = StreamCall(server.http, ET.tostring(await after_stream(server, first), "unicode"),
-                        CALL_SID)  # fmt: skip
+                        CALL_SID, time_scale=TIME_SCALE)  # fmt: skip
     await second.open()
     await first.wait_closed(timeout=10)
     await second.wait(played(0.3))
@@ -454,7 +461,7 @@ async def test_digits_end_on_a_pause_between_keys(server: Server) -> None:
 
 async def test_marks_that_never_come_back_do_not_stall_the_call(server: Server) -> None:
     twiml = await webhook(server, server.url + "/twilio/voice", voice_form(NOTICE_LINE))
-    call = StreamCall(server.http, twiml, CALL_SID, echo_marks=False)
+    call = StreamCall(server.http, twiml, CALL_SID, echo_marks=False, time_scale=TIME_SCALE)
     await call.open()
     # No echo ever: once the audio's expected end plus a grace has passed the prompts count as
     # heard, the listening timeout runs, and the silence gets the menu again (turn 2).

@@ -152,7 +152,8 @@ class _Stream:
             return
         self.start, self.last_sequence = start, start.sequence
         transport = WebSocketTransport(self.ws, start.stream_sid)
-        self.session = MediaSession(self.live.runtime(ref), transport)
+        pace = self.request.app[SERVICES].settings.stream_pace
+        self.session = MediaSession(self.live.runtime(ref), transport, pace=pace)
         if (older := self.live.streams.get(ref)) is not None and not older.done():
             # Twilio connects a new stream only after the old one ended for it; one still
             # running here lost its peer without noticing, and its timers must not answer.
