@@ -72,7 +72,11 @@ def test_demo_console_serves_the_campaign_until_interrupted() -> None:
     finally:
         if process.poll() is None:
             os.kill(process.pid, signal.SIGINT)
-        code = process.wait(timeout=30)
+        try:
+            code = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # never leave the server running
+            raise
         reader.join(10)  # it stops at the end of the output
         process.stdout.close()
         while not lines.empty():
