@@ -147,10 +147,14 @@ class MediaSession:
         # every session fell behind real time for good (13 s of queued audio at 50 calls,
         # replies 15-30 s late with the CPU waiting). And with a deadline already past
         # (timeout 0) wait_for gave up before looking: queued speech became "no input".
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
+        # comes while the item arrives (its inner task finished first), so a session told to
+        # stop (its WebSocket closed) went on to the next turn and the close waited for it.
         if not self._queue.empty():
             return self._queue.get_nowait()
         try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
+            async with asyncio.timeout(timeout):
+                return await self._queue.get()
         except TimeoutError:
             return None
 

@@ -107,8 +107,11 @@ class Scheduler:
             except Exception:  # the loop must survive a bad row or a database hiccup
                 log.exception("scheduler tick failed")
             self.wake.clear()
+            # asyncio.timeout: wait_for (Python 3.11) loses a cancellation that comes as the
+            # wake-up does, and the scheduler would then outlive its stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), settings.scheduler_interval)
+                async with asyncio.timeout(settings.scheduler_interval):
+                    await self.wake.wait()
 
     async def tick(self) -> int:
         """Process one batch of due notifications; returns how many were claimed."""

@@ -105,3 +105,16 @@ async def test_audio_already_queued_is_taken_even_past_a_deadline() -> None:
     assert getattr(first, "mulaw", None) == SILENCE
     assert getattr(second, "digit", None) == "1"
     assert await session.next_inbound(0) is None
+
+
+async def test_a_session_cancelled_as_a_frame_arrives_stops() -> None:
+    # The stream handler cancels the session when its WebSocket closes; a frame (a mark's
+    # echo) arriving in the same loop round must not turn that into "go on with the call".
+    session = MediaSession(OneTurn(), Wire())
+    waiting = asyncio.ensure_future(session.next_inbound(5.0))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    session.mark("t1p0")
+    waiting.cancel()
+    outcome = await asyncio.gather(waiting, return_exceptions=True)
+    assert isinstance(outcome[0], asyncio.CancelledError), outcome

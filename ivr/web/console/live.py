@@ -75,5 +75,6 @@ async def event_stream(
                 await response.write(b": still here\n\n")
                 quiet_since = time.monotonic()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), interval)
+                async with asyncio.timeout(interval):  # keeps a cancellation (wait_for may not)
+                    await stopping.wait()
     return response
