@@ -41,6 +41,9 @@ def test_a_user_signs_in_with_a_password_and_out_again(browser: Browser) -> None
     browser.wait_for(lambda d: d.find_elements(By.ID, "sign-in-form"), "the sign-in form")
     browser.open("/console/calls")
     browser.wait_for(lambda d: d.find_elements(By.ID, "sign-in-form"), "the sign-in form")
+    # Signed out: the page asked for sends the browser back to the sign-in form.
+    assert browser.path.startswith("/console/sign-in")
+    assert not browser.find_all(".sign-out")
 
 
 def test_a_page_asked_for_before_signing_in_opens_after_it(browser: Browser) -> None:
